@@ -1,0 +1,296 @@
+"""The FastAPI app: Anthropic-compatible endpoints in front of the routed backends.
+
+Handlers take the raw `Request` and return raw responses (no pydantic models on the hot path):
+the body is parsed once with orjson and validated by hand, which keeps per-request CPU low.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.backends import Backend, build_backend
+from gateway.backends.litellm_backend import warm_import
+from gateway.config import Config, ConfigWatcher
+from gateway.errors import GatewayError, InvalidRequestError, RequestTooLarge, envelope, envelope_bytes
+from gateway.logs import RequestLog, default_log_path, new_record
+from gateway.metrics import Metrics
+from gateway.pipeline import Run, call_with_fallback, new_request_id, override_for
+from gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
+from gateway.protocol.stream import error_event
+from gateway.sseresponse import SSEResponse
+from gateway.tokens import TokenCounter
+from gateway.ui import make_ui_router
+from router import Features, UnknownRoute
+from router.sticky import TurnMemory
+
+log = logging.getLogger("turnroute")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
+
+
+class Gateway:
+    """Live state shared by all requests; `apply` swaps in a reloaded config atomically."""
+
+    def __init__(self, config: Config, *, config_path: str | Path | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.backends: dict[str, Backend] = {n: build_backend(c) for n, c in config.backends.items()}
+        self.tokens = TokenCounter()
+        path = config.log.path or default_log_path()
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.log = RequestLog(Path(path).expanduser(), max_bytes=config.log.max_bytes, keep=config.log.keep,
+                              log_prompts=config.log.prompts)
+        self.metrics = Metrics()
+        self.memory = TurnMemory()
+        self.watcher: ConfigWatcher | None = None
+        self._retired: list[Backend] = []
+
+    def apply(self, config: Config) -> None:
+        """Use a new config: keep backend clients whose settings did not change (warm pools)."""
+        backends = {}
+        for name, cfg in config.backends.items():
+            old = self.backends.get(name)
+            backends[name] = old if old is not None and old.config == cfg else build_backend(cfg)
+        self._retired += [b for n, b in self.backends.items() if backends.get(n) is not b]
+        self.backends = backends
+        self.config = config
+
+    async def aclose(self) -> None:
+        for b in [*self.backends.values(), *self._retired]:
+            try:
+                await b.aclose()
+            except Exception:
+                log.exception("closing backend %s", b.name)
+        self.log.flush_in_flight()
+
+    # -- request pipeline ---------------------------------------------------------------------
+
+    async def read_json(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(f"request body is {int(declared)} bytes; the limit is {limit} (limits.max_body_bytes)")
+        raw = await request.body()
+        if len(raw) > limit:
+            raise RequestTooLarge(f"request body is {len(raw)} bytes; the limit is {limit} (limits.max_body_bytes)")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidRequestError("request body must be a JSON object")
+        record["model"] = body.get("model") if isinstance(body.get("model"), str) else None
+        record["stream"] = bool(body.get("stream"))
+        return body
+
+    def features(self, body: dict[str, Any], request: Request, endpoint: str) -> Features:
+        return self.config.rules.features(body, request.headers, endpoint=endpoint,
+                                          input_tokens=self.tokens.count(body), memory=self.memory)
+
+    def describe(self, record: dict[str, Any], f: Features) -> None:
+        record.update(session=f.session_id, turn=f.turn.value, intent=f.intent, tools=f.tool_count,
+                      est_tokens=f.input_tokens, model=f.model)
+        if self.log.log_prompts and f.prompt_text:
+            record["prompt"] = f.prompt_text[:2000]
+
+    def finish(self, record: dict[str, Any], t0: float, status: int, error: GatewayError | Exception | None = None) -> None:
+        record["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        record["status"] = status
+        if error is not None:
+            record["error"] = error.error_type if isinstance(error, GatewayError) else type(error).__name__
+            record["error_message"] = getattr(error, "message", None) or str(error)
+        try:
+            self.log.end(record)
+            self.metrics.observe(record)
+        except Exception:
+            log.exception("could not write the log line for %s", record.get("id"))
+
+    async def messages(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        record = self.log.begin(new_record(id=new_request_id(), endpoint="messages"))
+        headers = {"x-turnroute-request-id": record["id"]}
+        try:
+            body = await self.read_json(request, record)
+            try:
+                validate_messages_request(body)
+            except InvalidRequest as exc:
+                raise InvalidRequestError(str(exc)) from None
+            f = self.features(body, request, "messages")
+            self.describe(record, f)
+            try:
+                decision = self.config.rules.decide(f, override=override_for(request.headers))
+            except UnknownRoute as exc:
+                raise InvalidRequestError(str(exc)) from None
+            record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
+            headers["x-turnroute-rule"] = decision.rule
+            attempt = await call_with_fallback(body, f, decision, self.backends, stream=f.stream, record=record)
+        except GatewayError as exc:
+            fallbacks = getattr(exc, "fallbacks", None)
+            if fallbacks:
+                record["fallbacks"] = [x["backend"] for x in fallbacks]
+            self.finish(record, t0, exc.status, exc)
+            return json_response(exc.envelope(), exc.status, headers)
+        except Exception as exc:  # the gateway never crashes on a request
+            log.exception("request %s failed", record["id"])
+            self.finish(record, t0, 500, exc)
+            return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
+                                 500, headers)
+
+        used = attempt.backend.name
+        record.update(route=used, fallbacks=[x["backend"] for x in attempt.fallbacks],
+                      tools_stripped=attempt.tools_stripped)
+        if attempt.fallbacks:
+            record["reason"] = f"{record['reason']}; fell back to {used} after " + ", ".join(
+                f"{x['backend']} ({x['error']})" for x in attempt.fallbacks)
+        headers["x-turnroute-route"] = used
+        self.memory.remember_features(f, used)
+        run = Run(body, f, decision, attempt, record, t0)
+        if not f.stream:
+            try:
+                message = run.complete_message()
+            except Exception as exc:
+                log.exception("request %s: converting the answer failed", record["id"])
+                self.finish(record, t0, 500, exc)
+                return json_response(envelope("api_error", f"turnroute could not convert the answer: {exc}"), 500, headers)
+            self.finish(record, t0, 200)
+            return json_response(message, 200, headers)
+        return SSEResponse(self.sse(run), headers=headers)
+
+    async def sse(self, run: Run) -> AsyncIterator[bytes]:
+        record, t0 = run.record, run.t0
+        status, error = 200, None
+        try:
+            out = [encode_event(n, d) for n, d in run.converter.start()]
+            if run.attempt.first is not None:
+                out += [encode_event(n, d) for n, d in run.feed(run.attempt.first)]
+            yield b"".join(out)
+            assert run.attempt.chunks is not None
+            async for chunk in run.attempt.chunks:
+                events = run.feed(chunk)
+                if events:
+                    yield b"".join(encode_event(n, d) for n, d in events)
+            yield b"".join(encode_event(n, d) for n, d in run.finish())
+        except GatewayError as exc:
+            # The stream already began: report in-band so the client retries (overloaded) or shows it.
+            status, error = exc.status, exc
+            yield encode_event(*error_event(exc.envelope()))
+        except (asyncio.CancelledError, GeneratorExit):
+            status, error = 499, None
+            record["error"] = "client_disconnected"
+            raise
+        except Exception as exc:
+            log.exception("request %s failed mid-stream", record["id"])
+            status, error = 500, exc
+            yield encode_event(*error_event(envelope("api_error", f"turnroute internal error: {exc}")))
+        finally:
+            if run.attempt.chunks is not None:
+                closer = getattr(run.attempt.chunks, "aclose", None)
+                if closer:
+                    try:
+                        await asyncio.shield(closer())
+                    except BaseException:
+                        pass
+            self.finish(record, t0, status, error)
+
+    async def count_tokens(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        record = self.log.begin(new_record(id=new_request_id(), endpoint="count_tokens"))
+        headers = {"x-turnroute-request-id": record["id"], "x-turnroute-route": "gateway"}
+        try:
+            body = await self.read_json(request, record)
+            try:
+                validate_count_tokens_request(body)
+            except InvalidRequest as exc:
+                raise InvalidRequestError(str(exc)) from None
+            f = self.features(body, request, "count_tokens")
+            self.describe(record, f)
+            record.update(route="gateway", rule="count_tokens", reason="counted locally with tiktoken")
+        except GatewayError as exc:
+            self.finish(record, t0, exc.status, exc)
+            return json_response(exc.envelope(), exc.status, headers)
+        self.finish(record, t0, 200)
+        return json_response({"input_tokens": f.input_tokens}, 200, headers)
+
+    async def health(self) -> dict[str, Any]:
+        async def probe(b: Backend) -> dict[str, Any]:
+            try:
+                return await asyncio.wait_for(b.health(), timeout=b.config.connect_timeout + 2)
+            except Exception as exc:
+                return {"ok": False, "error": type(exc).__name__}
+        names = list(self.backends)
+        results = await asyncio.gather(*(probe(self.backends[n]) for n in names))
+        backends = {n: {"type": self.backends[n].config.type, "model": self.backends[n].config.model, **r}
+                    for n, r in zip(names, results)}
+        return {"ok": True, "gateway": "turnroute", "config": self.config.source,
+                "config_error": self.watcher.last_error if self.watcher else None, "backends": backends}
+
+    def models(self) -> dict[str, Any]:
+        data = [{"type": "model", "id": name, "display_name": f"{name} ({b.config.model})",
+                 "created_at": "2026-01-01T00:00:00Z"} for name, b in self.backends.items()]
+        data += [{"type": "model", "id": alias, "display_name": f"{alias} → {target}",
+                  "created_at": "2026-01-01T00:00:00Z"}
+                 for alias, target in self.config.rules.aliases.items() if alias not in self.backends]
+        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None}
+
+
+def create_app(config: Config, *, config_path: str | Path | None = None, watch: bool = True) -> FastAPI:
+    gw = Gateway(config, config_path=config_path)
+
+    async def lifespan(app: FastAPI):
+        if any(b.config.type == "litellm" for b in gw.backends.values()):
+            warm_import()
+        if watch and config_path:
+            gw.watcher = ConfigWatcher(config_path, gw.apply)
+            gw.watcher.start()
+        try:
+            yield
+        finally:
+            if gw.watcher:
+                await gw.watcher.stop()
+            await gw.aclose()
+
+    app = FastAPI(title="turnroute", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.gateway = gw
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = {404: "not_found_error", 405: "invalid_request_error"}.get(exc.status_code, "api_error")
+        return Response(envelope_bytes(kind, f"{request.method} {request.url.path}: {exc.detail}"),
+                        status_code=exc.status_code, media_type="application/json")
+
+    app.add_api_route("/v1/messages", gw.messages, methods=["POST"])
+    app.add_api_route("/v1/messages/count_tokens", gw.count_tokens, methods=["POST"])
+
+    async def hello() -> Response:
+        return json_response({"ok": True, "name": "turnroute"})
+
+    for path in ("/", "/api/hello"):
+        app.add_api_route(path, hello, methods=["GET", "HEAD"])
+
+    async def health() -> Response:
+        return json_response(await gw.health())
+
+    async def models() -> Response:
+        return json_response(gw.models())
+
+    async def metrics() -> Response:
+        data, ctype = gw.metrics.render()
+        return Response(data, media_type=ctype)
+
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/v1/models", models, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
+    app.include_router(make_ui_router(gw.log))
+    return app

@@ -1,0 +1,21 @@
+"""Backends: where a decided request is sent."""
+
+from __future__ import annotations
+
+import os
+
+from gateway.backends.base import Backend, BackendConfig, Supports
+from gateway.backends.litellm_backend import LiteLLMBackend
+from gateway.backends.openai_http import OpenAIHTTPBackend
+
+BACKEND_TYPES = {"openai": OpenAIHTTPBackend, "litellm": LiteLLMBackend}
+
+
+def build_backend(config: BackendConfig) -> Backend:
+    """Instantiate a backend; its key is read from the environment, never from the YAML."""
+    key = os.environ.get(config.api_key_env) if config.api_key_env else None
+    return BACKEND_TYPES[config.type](config, api_key=key)
+
+
+__all__ = ["Backend", "BackendConfig", "Supports", "build_backend", "BACKEND_TYPES",
+           "LiteLLMBackend", "OpenAIHTTPBackend"]

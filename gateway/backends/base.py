@@ -1,0 +1,61 @@
+"""What every backend is: its settings and the small async interface the app drives."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Protocol
+
+
+@dataclass(frozen=True)
+class Supports:
+    """Capabilities a backend declares; translation and routing adapt to them."""
+
+    tools: bool = False
+    images: bool = False
+    thinking: bool = False
+    json_schema: bool = False
+    parallel_tool_calls: bool = True
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str
+    type: str                       # "openai" (direct HTTP) | "litellm"
+    urls: tuple[str, ...]           # one or more base URLs ending in /v1
+    model: str
+    max_output_tokens: int | None = 8192
+    connect_timeout: float = 2.0
+    read_timeout: float = 600.0
+    supports: Supports = field(default_factory=Supports)
+    api_key_env: str | None = None  # name of an env var holding the backend key (never the key)
+    line: int | None = None         # where it is declared, for messages
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    def url_for(self, session_id: str | None) -> str:
+        """A session always hashes to the same server, so its prompt cache stays warm there."""
+        if len(self.urls) == 1 or not session_id:
+            return self.urls[0]
+        return self.urls[zlib.crc32(session_id.encode()) % len(self.urls)]
+
+
+class Backend(Protocol):
+    name: str
+    config: BackendConfig
+
+    def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
+        """OpenAI chat.completion.chunk dicts; raises a GatewayError subclass on failure."""
+        ...
+
+    async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
+        """An OpenAI chat.completion dict."""
+        ...
+
+    async def health(self) -> dict[str, Any]:
+        """Reachability without generating anything."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,149 @@
+"""LM Studio (or any LiteLLM provider) through `litellm.acompletion`.
+
+LiteLLM is used only to *reach* the provider; the Anthropic protocol is translated by
+`gateway.protocol` (LiteLLM's own Anthropic adapter has the defects listed in translation.md).
+Importing LiteLLM costs seconds and ~160 MiB, so it happens off the startup path: `warm_import`
+runs it in a thread once the server is up, and the first request waits for it only if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, AsyncIterator
+
+from gateway.backends.base import BackendConfig
+from gateway.errors import (
+    BackendFailed,
+    BackendRejected,
+    BackendUnavailable,
+    GatewayError,
+    status_for_upstream,
+    tool_refusal,
+)
+
+_lock = threading.Lock()
+_litellm: Any = None
+
+
+def load_litellm() -> Any:
+    """Import LiteLLM once, offline (no price-list download), quietly."""
+    global _litellm
+    if _litellm is None:
+        with _lock:
+            if _litellm is None:
+                os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                os.environ.setdefault("LITELLM_LOG", "ERROR")
+                import litellm
+
+                litellm.telemetry = False
+                litellm.drop_params = True
+                litellm.suppress_debug_info = True
+                _litellm = litellm
+    return _litellm
+
+
+def warm_import() -> threading.Thread:
+    t = threading.Thread(target=load_litellm, name="litellm-import", daemon=True)
+    t.start()
+    return t
+
+
+# Fields of our OpenAI body that LiteLLM takes as keyword arguments; anything else goes in extra_body.
+_KWARGS = {"messages", "max_tokens", "temperature", "top_p", "stop", "tools", "tool_choice",
+           "parallel_tool_calls", "response_format", "stream_options", "user"}
+
+
+def map_exception(cfg: BackendConfig, exc: Exception) -> GatewayError:
+    """Turn a LiteLLM exception into the gateway's error with the right status."""
+    name = type(exc).__name__
+    msg = str(getattr(exc, "message", None) or exc)
+    msg = msg.replace("litellm.", "")[:600]
+    where = f"backend '{cfg.name}' ({cfg.url})"
+    status = getattr(exc, "status_code", None)
+    # LiteLLM reports a refused connection as InternalServerError/APIConnectionError "Connection error."
+    unreachable = "connection error" in msg.lower() or "connect" in name.lower() or "cannot connect" in msg.lower()
+    if unreachable or name in ("Timeout", "ServiceUnavailableError") or status in (502, 503, 504):
+        return BackendUnavailable(f"{where} is unreachable or not ready ({name}): {msg}", backend=cfg.name)
+    if isinstance(status, int) and 400 <= status < 500:
+        return BackendRejected(f"{where} rejected the request (HTTP {status}): {msg}",
+                               status=status_for_upstream(status), backend=cfg.name,
+                               capability="tools" if tool_refusal(msg) else None, upstream_status=status)
+    if tool_refusal(msg):
+        return BackendRejected(f"{where} rejected the request: {msg}", backend=cfg.name, capability="tools")
+    return BackendFailed(f"{where} failed ({name}): {msg}", backend=cfg.name)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    return obj.model_dump(exclude_none=False)
+
+
+class LiteLLMBackend:
+    def __init__(self, config: BackendConfig, *, api_key: str | None = None):
+        self.name = config.name
+        self.config = config
+        self._api_key = api_key or "lm-studio"   # LM Studio ignores it; LiteLLM wants one
+
+    def _call_args(self, body: dict[str, Any], session_id: str | None, stream: bool) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": self.config.model, "api_base": self.config.url_for(session_id),
+                                "api_key": self._api_key, "stream": stream,
+                                "timeout": self.config.read_timeout, "drop_params": True,
+                                "num_retries": 0}
+        extra: dict[str, Any] = {}
+        for key, value in body.items():
+            if key in ("model", "stream"):
+                continue
+            if key in _KWARGS:
+                args[key] = value
+            else:
+                extra[key] = value
+        if not stream:
+            args.pop("stream_options", None)
+        if extra:
+            args["extra_body"] = extra
+        return args
+
+    async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
+        litellm = load_litellm()
+        try:
+            resp = await litellm.acompletion(**self._call_args(body, session_id, False))
+        except Exception as exc:  # LiteLLM raises its own hierarchy; map all of it
+            raise map_exception(self.config, exc) from None
+        return as_dict(resp)
+
+    async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
+        litellm = load_litellm()
+        try:
+            resp = await litellm.acompletion(**self._call_args(body, session_id, True))
+        except Exception as exc:
+            raise map_exception(self.config, exc) from None
+        try:
+            async for chunk in resp:
+                yield as_dict(chunk)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise map_exception(self.config, exc) from None
+
+    async def health(self) -> dict[str, Any]:
+        """LM Studio answers GET /v1/models without loading or generating anything."""
+        import httpx
+
+        results = []
+        async with httpx.AsyncClient(timeout=self.config.connect_timeout + 1) as client:
+            for url in self.config.urls:
+                entry: dict[str, Any] = {"url": url}
+                try:
+                    resp = await client.get(url + "/models")
+                    entry["ok"] = resp.status_code == 200
+                    entry["status"] = resp.status_code
+                except httpx.HTTPError as exc:
+                    entry["ok"] = False
+                    entry["error"] = type(exc).__name__
+                results.append(entry)
+        return {"ok": all(r["ok"] for r in results), "servers": results}
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,180 @@
+"""`turnroute` command line: serve, check, route --explain, replay, logs, statusline.
+
+argparse (not typer/click) and lazy imports: `turnroute statusline` runs on every Claude Code
+prompt redraw and must start in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _config_path(arg: str | None) -> Path:
+    from gateway.config import default_config_path
+
+    return Path(arg).expanduser() if arg else default_config_path()
+
+
+def _load(arg: str | None):
+    from gateway.config import load_config
+    from router.rules import ConfigError
+
+    path = _config_path(arg)
+    try:
+        return path, load_config(path)
+    except ConfigError as exc:
+        print(f"turnroute: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from gateway.app import create_app
+
+    logging.basicConfig(level=os.environ.get("TURNROUTE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s turnroute %(levelname)s %(message)s")
+    for noisy in ("httpx", "httpcore", "LiteLLM", "litellm"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    path, config = _load(args.config)
+    host = args.host or config.host
+    port = args.port or config.port
+    app = create_app(config, config_path=path, watch=not args.no_reload)
+    print(f"turnroute: http://{host}:{port}  config {path}", file=sys.stderr)
+    for name, b in config.backends.items():
+        via = "direct HTTP" if b.type == "openai" else "LiteLLM"
+        print(f"  backend {name}: {b.model} at {', '.join(b.urls)} ({via})", file=sys.stderr)
+    print(f"  requests log: {app.state.gateway.log.path}", file=sys.stderr)
+    print(f"  point Claude Code at it: ANTHROPIC_BASE_URL=http://{host}:{port} claude", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path, config = _load(args.config)
+    rules = config.rules
+    print(f"{path}: OK — {len(config.backends)} backends ({', '.join(config.backends)}), "
+          f"{len(rules.rules)} rules, default → {rules.default.route}")
+    return 0
+
+
+def _read_capture(path: str) -> tuple[dict, dict]:
+    """A request body, or a capture {"headers": {...}, "body": {...}}."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "body" in data and isinstance(data["body"], dict):
+        return data["body"], {k.lower(): v for k, v in (data.get("headers") or {}).items()}
+    return data, {}
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from gateway.tokens import TokenCounter
+    from router import extract_features
+    from router.rules import describe_features, explain
+
+    _, config = _load(args.config)
+    body, headers = _read_capture(args.request)
+    endpoint = "count_tokens" if args.count_tokens else "messages"
+    f = extract_features(body, headers, endpoint=endpoint, intents=config.rules.intents,
+                         backends=config.backends.keys(), input_tokens=TokenCounter().count(body))
+    override = None
+    if headers.get("x-turnroute-route"):
+        override = ("header", headers["x-turnroute-route"])
+    elif os.environ.get("TURNROUTE_MODE", "auto").lower() != "auto":
+        override = ("env", os.environ["TURNROUTE_MODE"])
+    decision = config.rules.decide(f, override=override)
+    if args.json:
+        print(json.dumps({"features": dict(describe_features(f)), "backend": decision.backend,
+                          "rule": decision.rule, "reason": decision.reason,
+                          "strip_tools": decision.strip_tools, "fallback": list(decision.fallback)}, indent=2))
+        return 0
+    print("Features")
+    for key, value in describe_features(f):
+        print(f"  {key:<14} {value}")
+    print()
+    print(explain(decision))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from router.replay import format_replay, replay_inputs
+
+    _, new = _load(args.config)
+    _, old = _load(args.baseline)
+    rows = replay_inputs(args.source, old.rules, new.rules, backends=set(new.backends))
+    print(format_replay(rows, changed_only=args.changed))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from gateway.logs_command import run
+
+    return run(args)
+
+
+def cmd_statusline(args: argparse.Namespace) -> int:
+    from gateway.logs_command import statusline
+
+    return statusline(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="turnroute", description="A routing gateway for Claude Code.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", help="YAML config (default: $TURNROUTE_CONFIG, ~/.config/turnroute/turnroute.yaml, shipped)")
+    s.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default from config: 8400)")
+    s.add_argument("--no-reload", action="store_true", help="do not watch the config file")
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check", help="validate a config without serving")
+    c.add_argument("--config")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("route", help="show how a request would be routed")
+    r.add_argument("request", help="a request body JSON file, or a capture {headers, body}")
+    r.add_argument("--explain", action="store_true", help="print features, every rule and the verdict (default)")
+    r.add_argument("--count-tokens", action="store_true", help="treat it as a count_tokens request")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--config")
+    r.set_defaults(func=cmd_route)
+
+    rp = sub.add_parser("replay", help="which decisions would a rule change alter?")
+    rp.add_argument("source", help="a requests log (JSONL) or a directory/file of captured request bodies")
+    rp.add_argument("--config", required=True, help="the candidate config")
+    rp.add_argument("--baseline", help="the config to compare against (default: the current one)")
+    rp.add_argument("--changed", action="store_true", help="only show turns whose decision changes")
+    rp.set_defaults(func=cmd_replay)
+
+    from gateway.logs_command import add_arguments
+
+    lg = sub.add_parser("logs", help="read the per-request routing log")
+    add_arguments(lg)
+    lg.set_defaults(func=cmd_logs)
+
+    st = sub.add_parser("statusline", help="one line for Claude Code's statusLine setting")
+    st.add_argument("--log", help="log file (default: the gateway's default)")
+    st.set_defaults(func=cmd_statusline)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

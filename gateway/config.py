@@ -1,0 +1,229 @@
+"""The YAML config: server, log, limits and backends here; rules are parsed by `router`.
+
+Validation errors name the file and line (`config/turnroute.yaml:14: backends.mlx.url: …`), and a
+bad edit while serving never replaces the last good config (see `ConfigWatcher`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from gateway.backends.base import BackendConfig, Supports
+from router.rules import ConfigError, RuleSet, parse_ruleset
+from router.yamlsrc import load_yaml
+
+log = logging.getLogger("turnroute")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "turnroute.yaml"
+DEFAULT_PORT = 8400
+TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "rules", "default"}
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    path: str | None = None          # None: the default in the user's state directory
+    max_bytes: int = 10 * 1024 * 1024
+    keep: int = 5
+    prompts: bool = False            # log prompt text only when the user opts in
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    host: str
+    port: int
+    log: LogSettings
+    max_body_bytes: int
+    backends: dict[str, BackendConfig]
+    rules: RuleSet
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("TURNROUTE_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    user = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "turnroute" / "turnroute.yaml"
+    return user if user.exists() else SHIPPED
+
+
+def _line(node: Any, key: str | None = None) -> int | None:
+    if key is not None:
+        lines = getattr(node, "key_lines", None) or {}
+        if key in lines:
+            return lines[key]
+    return getattr(node, "line", None)
+
+
+class _Reader:
+    """Small typed accessors that raise ConfigError with file:line."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, node: Any, key: str | None, path: str, message: str) -> ConfigError:
+        return ConfigError(f"{path}: {message}", source=self.source, line=_line(node, key))
+
+    def mapping(self, node: Any, key: str, path: str, allowed: set[str]) -> dict:
+        value = node.get(key) if isinstance(node, dict) else None
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(node, key, path, "must be a mapping")
+        for k in value:
+            if k not in allowed:
+                raise self.fail(value, k, f"{path}.{k}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
+        return value
+
+    def typed(self, node: dict, key: str, path: str, kind: type | tuple, default: Any) -> Any:
+        if key not in node or node[key] is None:
+            return default
+        value = node[key]
+        if kind in (int, float) and isinstance(value, bool):
+            raise self.fail(node, key, path, f"must be a number, got {value!r}")
+        if kind is float and isinstance(value, int):
+            return float(value)
+        if not isinstance(value, kind):
+            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(node, key, path, f"must be {want}, got {value!r}")
+        return value
+
+
+BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "timeout", "supports", "api_key_env",
+                "description"}
+SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
+
+
+def _backend(r: _Reader, name: str, node: Any) -> BackendConfig:
+    path = f"backends.{name}"
+    if not isinstance(node, dict):
+        raise r.fail(node, None, path, "must be a mapping")
+    for k in node:
+        if k not in BACKEND_KEYS:
+            raise r.fail(node, k, f"{path}.{k}", f"unknown key (expected one of {', '.join(sorted(BACKEND_KEYS))})")
+    kind = r.typed(node, "type", f"{path}.type", str, "openai")
+    if kind not in ("openai", "litellm"):
+        raise r.fail(node, "type", f"{path}.type", f"unknown backend type {kind!r} (expected openai or litellm)")
+    urls: list[str] = []
+    if "urls" in node:
+        urls = r.typed(node, "urls", f"{path}.urls", list, [])
+    elif "url" in node:
+        urls = [r.typed(node, "url", f"{path}.url", str, "")]
+    if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+        raise r.fail(node, "urls" if "urls" in node else "url", f"{path}.url",
+                     "needs an http(s) URL such as http://127.0.0.1:8080/v1")
+    model = r.typed(node, "model", f"{path}.model", str, None)
+    if not model:
+        raise r.fail(node, None, f"{path}.model", "field required (the backend's model name)")
+    timeout = r.mapping(node, "timeout", f"{path}.timeout", {"connect", "read"})
+    supports = r.mapping(node, "supports", f"{path}.supports", SUPPORT_KEYS)
+    sup = Supports(**{k: r.typed(supports, k, f"{path}.supports.{k}", bool, getattr(Supports(), k)) for k in SUPPORT_KEYS})
+    max_out = r.typed(node, "max_output_tokens", f"{path}.max_output_tokens", int, 8192)
+    if max_out is not None and max_out <= 0:
+        raise r.fail(node, "max_output_tokens", f"{path}.max_output_tokens", "must be positive")
+    return BackendConfig(
+        name=name, type=kind, urls=tuple(u.rstrip("/") for u in urls), model=model, max_output_tokens=max_out,
+        connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, 2.0),
+        read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, 600.0),
+        supports=sup, api_key_env=r.typed(node, "api_key_env", f"{path}.api_key_env", str, None),
+        line=_line(node))
+
+
+def parse_config(text: str, source: str) -> Config:
+    doc = load_yaml(text, source)
+    r = _Reader(source)
+    if not isinstance(doc, dict):
+        raise ConfigError("the config must be a YAML mapping", source=source, line=1)
+    for k in doc:
+        if k not in TOP_LEVEL:
+            raise r.fail(doc, k, k, f"unknown section (expected one of {', '.join(sorted(TOP_LEVEL))})")
+    server = r.mapping(doc, "server", "server", {"host", "port"})
+    logs = r.mapping(doc, "log", "log", {"path", "max_bytes", "keep", "prompts"})
+    limits = r.mapping(doc, "limits", "limits", {"max_body_bytes"})
+    backends_node = r.mapping(doc, "backends", "backends", set(doc.get("backends") or {}))
+    if not backends_node:
+        raise r.fail(doc, "backends", "backends", "declare at least one backend")
+    backends = {name: _backend(r, name, node) for name, node in backends_node.items()}
+    rules = parse_ruleset(doc, backends=set(backends), source=source)
+    return Config(
+        source=source,
+        host=r.typed(server, "host", "server.host", str, "127.0.0.1"),
+        port=r.typed(server, "port", "server.port", int, DEFAULT_PORT),
+        log=LogSettings(path=r.typed(logs, "path", "log.path", str, None),
+                        max_bytes=r.typed(logs, "max_bytes", "log.max_bytes", int, 10 * 1024 * 1024),
+                        keep=r.typed(logs, "keep", "log.keep", int, 5),
+                        prompts=r.typed(logs, "prompts", "log.prompts", bool, False)),
+        max_body_bytes=r.typed(limits, "max_body_bytes", "limits.max_body_bytes", int, 32 * 1024 * 1024),
+        backends=backends, rules=rules)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", source=str(p), line=None) from None
+    return parse_config(text, str(p))
+
+
+class ConfigWatcher:
+    """Polls the config file and applies good edits within ~0.5 s; bad edits are logged and ignored.
+
+    Polling (stat every interval) is deliberate: it is cheap, needs no native watcher, and works
+    the same for editors that replace the file and for ones that write it in place.
+    """
+
+    def __init__(self, path: str | os.PathLike, apply: Callable[[Config], None], *, interval: float = 0.3):
+        self.path = Path(path)
+        self.apply = apply
+        self.interval = interval
+        self._stamp = self._stat()
+        self._task: asyncio.Task | None = None
+        self.last_error: str | None = None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+            return (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+
+    def check(self) -> bool:
+        """Reload if the file changed; returns True when a new config was applied."""
+        stamp = self._stat()
+        if stamp == self._stamp or stamp is None:
+            return False
+        self._stamp = stamp
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            self.last_error = str(exc)
+            log.error("config reload rejected, keeping the last good config: %s", exc)
+            return False
+        self.last_error = None
+        self.apply(config)
+        log.info("config reloaded from %s", self.path)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.check()
+            except Exception:  # never let the watcher die
+                log.exception("config watcher error")
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

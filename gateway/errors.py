@@ -1,0 +1,110 @@
+"""Errors in Anthropic's envelope, with the status Claude Code reacts to correctly.
+
+Claude Code retries 429/500/529 (and SSE `overloaded_error`) but shows a 400 to the user at once,
+so the status is a decision: permanent problems are 400 with a message a person can act on,
+transient ones (backend starting, unreachable, busy) are 529 so the client retries by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# Anthropic error types by HTTP status (https://docs.anthropic.com/en/api/errors).
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+class GatewayError(Exception):
+    """An error that becomes an Anthropic error envelope with a definite HTTP status."""
+
+    status: int = 500
+
+    def __init__(self, message: str, *, status: int | None = None, backend: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.backend = backend
+
+    @property
+    def error_type(self) -> str:
+        return ERROR_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error")
+
+    def envelope(self) -> dict[str, Any]:
+        return envelope(self.error_type, self.message)
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+
+
+class NotFoundError(GatewayError):
+    status = 404
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+
+
+class BackendUnavailable(GatewayError):
+    """Connect refused, timeout, 503 while loading: Claude Code should retry (529)."""
+
+    status = 529
+
+
+class BackendRejected(GatewayError):
+    """The backend refused the request (4xx): a 400 carrying the backend's own message.
+
+    `capability` is set when the refusal is about a missing capability ("tools"), which the
+    router may fall back from instead of failing the turn.
+    """
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int | None = None, backend: str | None = None,
+                 capability: str | None = None, upstream_status: int | None = None):
+        super().__init__(message, status=status, backend=backend)
+        self.capability = capability
+        self.upstream_status = upstream_status
+
+
+class BackendFailed(GatewayError):
+    """The backend failed with a 5xx or broke its protocol: a retryable api_error."""
+
+    status = 500
+
+
+def envelope(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def envelope_bytes(error_type: str, message: str) -> bytes:
+    return orjson.dumps(envelope(error_type, message))
+
+
+def status_for_upstream(status: int) -> int:
+    """Map an upstream HTTP status onto the status the gateway answers with."""
+    if status in (401, 403, 404, 413, 429):
+        return status
+    if status == 503 or status == 529:
+        return 529
+    if 400 <= status < 500:
+        return 400
+    return 500
+
+
+def tool_refusal(message: str) -> bool:
+    """True when an upstream message says the model cannot do tool calling."""
+    m = message.lower()
+    return ("tool" in m and ("not support" in m or "unsupported" in m or "does not support" in m))

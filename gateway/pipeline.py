@@ -1,0 +1,144 @@
+"""One request's way through the gateway: decide, translate, call (with fallback), convert, log.
+
+Everything protocol-shaped is delegated to the pure modules (`router`, `gateway.protocol`);
+this module only sequences them and owns the I/O: backends, the log line, the metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from gateway.backends.base import Backend
+from gateway.errors import BackendRejected, BackendUnavailable, GatewayError
+from gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
+from gateway.protocol.request import json_schema_of
+from router import Decision, Features
+from router.ids import mint_tool_id
+
+OVERRIDE_HEADER = "x-turnroute-route"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(8)
+
+
+def override_for(headers: Any) -> tuple[str, str] | None:
+    """Manual pin: header first, then TURNROUTE_MODE; "auto" (or empty) means the rules decide."""
+    value = headers.get(OVERRIDE_HEADER)
+    if value and value.strip().lower() != "auto":
+        return ("header", value.strip())
+    env = os.environ.get("TURNROUTE_MODE", "").strip()
+    if env and env.lower() != "auto":
+        return ("env", env)
+    return None
+
+
+def options_for(backend: Backend, decision: Decision, stream: bool) -> TranslateOptions:
+    cfg = backend.config
+    sup = cfg.supports
+    return TranslateOptions(
+        model=decision.model or cfg.model,
+        max_output_tokens=min(x for x in (cfg.max_output_tokens, decision.max_tokens) if x) if (
+            cfg.max_output_tokens or decision.max_tokens) else None,
+        tools=sup.tools, images=sup.images, thinking=sup.thinking, json_schema=sup.json_schema,
+        parallel_tool_calls=sup.parallel_tool_calls, strip_tools=decision.strip_tools, stream=stream)
+
+
+@dataclass
+class Attempt:
+    """The outcome of trying the decided backend and its fallbacks, up to the first answer."""
+
+    backend: Backend
+    first: dict[str, Any] | None = None            # first upstream chunk (stream) or full response
+    chunks: AsyncIterator[dict[str, Any]] | None = None
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    tools_stripped: bool = False
+
+
+async def call_with_fallback(body: dict[str, Any], features: Features, decision: Decision,
+                             backends: dict[str, Backend], *, stream: bool,
+                             record: dict[str, Any]) -> Attempt:
+    """Try the decided backend, then each fallback, until one accepts the request.
+
+    A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
+    before that point can move to the next backend without the client seeing anything.
+    """
+    order = [decision.backend, *[b for b in decision.fallback if b != decision.backend]]
+    fallbacks: list[dict[str, str]] = []
+    last: GatewayError | None = None
+    for i, name in enumerate(order):
+        backend = backends.get(name)
+        if backend is None:
+            fallbacks.append({"backend": name, "error": "not configured"})
+            continue
+        opts = options_for(backend, decision, stream)
+        payload = to_openai(body, opts)
+        record["backend_model"] = opts.model
+        stripped = features.has_tools and (opts.strip_tools or not opts.tools)
+        try:
+            if stream:
+                chunks = backend.stream(payload, session_id=features.session_id)
+                first = await anext(chunks, None)
+                attempt = Attempt(backend, first, chunks, fallbacks, stripped)
+            else:
+                resp = await backend.complete(payload, session_id=features.session_id)
+                attempt = Attempt(backend, resp, None, fallbacks, stripped)
+            return attempt
+        except (BackendUnavailable, BackendRejected) as exc:
+            retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"
+            if not retryable or i == len(order) - 1:
+                record["fallbacks"] = [f["backend"] for f in fallbacks] or None
+                exc.fallbacks = fallbacks  # type: ignore[attr-defined]
+                raise
+            fallbacks.append({"backend": name, "error": type(exc).__name__, "message": exc.message})
+            last = exc
+    assert last is not None
+    raise last
+
+
+class Run:
+    """Drives the converter for one answered request and fills the log record as it goes."""
+
+    def __init__(self, body: dict[str, Any], features: Features, decision: Decision, attempt: Attempt,
+                 record: dict[str, Any], t0: float):
+        self.attempt = attempt
+        self.record = record
+        self.t0 = t0
+        backend = attempt.backend.name
+        thinking = bool(features.thinking and attempt.backend.config.supports.thinking)
+        self.converter = StreamConverter(
+            model=features.model, input_tokens=features.input_tokens or 0,
+            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body))
+
+    def mark_first_token(self) -> None:
+        if self.record.get("ttft_ms") is None and self.converter.got_content:
+            self.record["ttft_ms"] = round((time.perf_counter() - self.t0) * 1000, 2)
+
+    def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict]]:
+        events = self.converter.feed(chunk)
+        if events:
+            self.mark_first_token()
+        return events
+
+    def finish(self) -> list[tuple[str, dict]]:
+        events = self.converter.finish()
+        self.mark_first_token()
+        usage = self.converter.usage
+        prompt, cached = usage.get("prompt_tokens"), usage.get("cached_tokens")
+        self.record.update(prompt_tokens=prompt, cached_tokens=cached,
+                           uncached_tokens=(prompt - cached) if prompt is not None and cached is not None else None,
+                           output_tokens=usage.get("completion_tokens"))
+        return events
+
+    def complete_message(self) -> dict[str, Any]:
+        """Non-streaming: the whole upstream response through the same state machine."""
+        events = self.converter.start()
+        for chunk in openai_response_to_chunk(self.attempt.first or {}):
+            events += self.feed(chunk)
+        events += self.finish()
+        return assemble(events)
+

@@ -1,0 +1,347 @@
+"""Anthropic Messages request → OpenAI Chat Completions request (translation.md, "Request").
+
+The rendered prompt must be byte-stable turn to turn so mlx_lm.server's prefix cache hits
+(mlx-cache.md): text-only content is always a plain string, joins are always ``"\\n\\n"``,
+``cache_control`` and the per-session billing-header block are dropped, and tool history is
+rendered deterministically. Request N's messages are then an exact prefix of request N+1's.
+
+System prompt and tools are byte-identical across a session's turns, so their translations are
+memoised (bounded LRU keyed on their JSON bytes). Cached objects are shared between requests:
+callers must not mutate ``out["tools"]`` entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+BILLING_PREFIX = "x-anthropic-billing-header:"
+IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
+DOCUMENT_PLACEHOLDER = "[document omitted: this backend does not accept documents]"
+_TOOL_CHOICE = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
+_CACHE_SIZE = 128
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    model: str                     # backend model name
+    max_output_tokens: int | None  # clamp
+    tools: bool = True             # backend accepts tools
+    images: bool = False
+    thinking: bool = False
+    json_schema: bool = False
+    parallel_tool_calls: bool = True
+    strip_tools: bool = False      # decision: drop tools, render tool history as text
+    stream: bool = True
+
+
+# ---------------------------------------------------------------------------- system
+def _parse_header_text(text: str) -> dict:
+    fields: dict[str, str] = {}
+    for part in text[len(BILLING_PREFIX):].split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def parse_billing_header(system: Any) -> dict:
+    """Fields of the ``x-anthropic-billing-header:`` system block (cc_version, cc_entrypoint…)."""
+    if isinstance(system, str):
+        first = system.split("\n", 1)[0]
+        return _parse_header_text(first) if first.startswith(BILLING_PREFIX) else {}
+    if isinstance(system, list):
+        for block in system:
+            text = block.get("text") if isinstance(block, dict) else None
+            if isinstance(text, str) and text.startswith(BILLING_PREFIX):
+                return _parse_header_text(text)
+    return {}
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _system_from_str(system: str) -> str:
+    if system.startswith(BILLING_PREFIX):
+        system = system.split("\n", 1)[1] if "\n" in system else ""
+    return system
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _system_from_json(raw: bytes) -> str:
+    texts = []
+    for block in orjson.loads(raw):
+        if isinstance(block, dict) and block.get("type", "text") == "text":
+            text = block.get("text")
+            if isinstance(text, str) and text and not text.startswith(BILLING_PREFIX):
+                texts.append(text)
+    return "\n\n".join(texts)
+
+
+def system_text(system: Any) -> str:
+    """The leading system message text: text blocks joined, billing header dropped."""
+    if not system:
+        return ""
+    if isinstance(system, str):
+        return _system_from_str(system)
+    return _system_from_json(orjson.dumps(system))
+
+
+# ---------------------------------------------------------------------------- tools
+@lru_cache(maxsize=_CACHE_SIZE)
+def _tools_from_json(raw: bytes, only: str | None) -> tuple[dict, ...]:
+    out = []
+    for tool in orjson.loads(raw):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            continue
+        if tool.get("type") not in (None, "custom"):
+            continue  # server tools (web_search_…) have no local implementation
+        if only is not None and tool["name"] != only:
+            continue
+        schema = tool.get("input_schema")
+        params = dict(schema) if isinstance(schema, dict) else {"type": "object"}
+        params.setdefault("type", "object")
+        params.setdefault("properties", {})  # LM Studio rejects schemas without it
+        fn: dict[str, Any] = {"name": tool["name"]}
+        if isinstance(tool.get("description"), str):
+            fn["description"] = tool["description"]
+        fn["parameters"] = params
+        out.append({"type": "function", "function": fn})
+    if only is not None and not out:  # named tool missing: offer them all rather than none
+        return _tools_from_json(raw, None)
+    return tuple(out)
+
+
+def _translate_tools(tools: list, only: str | None) -> list[dict]:
+    return list(_tools_from_json(orjson.dumps(tools), only))
+
+
+# ---------------------------------------------------------------------------- content
+def _image_part(block: dict) -> dict | None:
+    src = block.get("source") or {}
+    if src.get("type") == "base64" and src.get("data"):
+        url = f"data:{src.get('media_type') or 'image/png'};base64,{src['data']}"
+    elif src.get("type") == "url" and src.get("url"):
+        url = src["url"]
+    else:
+        return None
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _media(block: dict, opts: TranslateOptions, parts: list) -> None:
+    """Append an image/document block as an image part or placeholder text."""
+    if block.get("type") == "document":
+        src = block.get("source") or {}
+        text = src.get("data") if src.get("type") == "text" else None
+        parts.append(text if isinstance(text, str) and text else DOCUMENT_PLACEHOLDER)
+        return
+    part = _image_part(block) if opts.images else None
+    parts.append(part if part is not None else IMAGE_PLACEHOLDER)
+
+
+def _flatten_result(content: Any, opts: TranslateOptions) -> tuple[str, list[dict]]:
+    """tool_result content → (text, image parts to send in the following user message)."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts: list[str] = []
+    images: list[dict] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        btype = block.get("type")
+        if btype == "text":
+            if block.get("text"):
+                texts.append(block["text"])
+        elif btype in ("image", "document"):
+            parts: list = []
+            _media(block, opts, parts)
+            for p in parts:
+                (texts if isinstance(p, str) else images).append(p)
+        elif btype == "tool_reference":
+            texts.append(f"[tool reference: {block.get('tool_name', '')}]")
+        elif btype == "search_result":
+            inner = _flatten_result(block.get("content"), opts)[0]
+            texts.append(f"{block.get('title', '')}\n{inner}".strip())
+    return "\n\n".join(texts), images
+
+
+def _user_content(parts: list) -> str | list[dict]:
+    """Text-only → one string (byte-stable); with images → parts, adjacent texts joined."""
+    if all(isinstance(p, str) for p in parts):
+        return "\n\n".join(parts)
+    out: list[dict] = []
+    for p in parts:
+        if isinstance(p, str):
+            if out and out[-1]["type"] == "text":
+                out[-1] = {"type": "text", "text": out[-1]["text"] + "\n\n" + p}
+            else:
+                out.append({"type": "text", "text": p})
+        else:
+            out.append(p)
+    return out
+
+
+def _join(a: Any, b: Any) -> Any:
+    if a is None or a == "":
+        return b
+    if b is None or b == "":
+        return a
+    if isinstance(a, str) and isinstance(b, str):
+        return a + "\n\n" + b
+    pa = [a] if isinstance(a, str) else [p["text"] if p["type"] == "text" else p for p in a]
+    pb = [b] if isinstance(b, str) else [p["text"] if p["type"] == "text" else p for p in b]
+    return _user_content(pa + pb)
+
+
+def _push(out: list[dict], msg: dict) -> None:
+    """Append, merging into a preceding user/assistant message of the same role."""
+    prev = out[-1] if out else None
+    if prev is not None and prev["role"] == msg["role"] and msg["role"] in ("user", "assistant"):
+        prev["content"] = _join(prev.get("content"), msg.get("content"))
+        if msg.get("tool_calls"):
+            prev["tool_calls"] = prev.get("tool_calls", []) + msg["tool_calls"]
+        return
+    out.append(msg)
+
+
+def _block_texts(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(b["text"] for b in content
+                       if isinstance(b, dict) and b.get("type") == "text" and b.get("text"))
+
+
+def _system_reminder(text: str) -> str:
+    if text.lstrip().startswith("<system-reminder>"):
+        return text
+    return f"<system-reminder>\n{text}\n</system-reminder>"
+
+
+def _assistant(content: list, text_mode: bool, out: list[dict]) -> None:
+    texts: list[str] = []
+    calls: list[dict] = []
+    for block in content:
+        btype = block.get("type")
+        if btype == "text":
+            if block.get("text"):
+                texts.append(block["text"])
+        elif btype == "tool_use":
+            args = orjson.dumps(block.get("input") or {}).decode()
+            if text_mode:
+                texts.append(f"[tool call {block.get('name', '')} {args}]")
+            else:
+                calls.append({"id": block.get("id", ""), "type": "function",
+                              "function": {"name": block.get("name", ""), "arguments": args}})
+        # thinking, redacted_thinking, server tool blocks: dropped
+    text = "\n\n".join(texts)
+    if calls:
+        _push(out, {"role": "assistant", "content": text or None, "tool_calls": calls})
+    elif text:
+        _push(out, {"role": "assistant", "content": text})
+
+
+def _user(content: list, opts: TranslateOptions, text_mode: bool, out: list[dict]) -> None:
+    tool_msgs: list[dict] = []
+    parts: list = []
+    for block in content:
+        btype = block.get("type")
+        if btype == "text":
+            if block.get("text"):
+                parts.append(block["text"])
+        elif btype in ("image", "document"):
+            _media(block, opts, parts)
+        elif btype == "tool_result":
+            text, images = _flatten_result(block.get("content"), opts)
+            error = bool(block.get("is_error"))
+            if text_mode:
+                head = "[tool error]" if error else "[tool result]"
+                parts.append(f"{head}\n{text}" if text else head)
+            else:
+                tool_msgs.append({"role": "tool", "tool_call_id": block.get("tool_use_id"),
+                                  "content": f"Error: {text}" if error else text})
+            parts.extend(images)
+    out.extend(tool_msgs)  # tool messages must directly follow the assistant's tool_calls
+    if parts:
+        _push(out, {"role": "user", "content": _user_content(parts)})
+
+
+def translate_messages(body: dict, opts: TranslateOptions) -> list[dict]:
+    """The OpenAI ``messages`` list: leading system message, then the conversation."""
+    text_mode = not opts.tools or opts.strip_tools
+    out: list[dict] = []
+    sys_text = system_text(body.get("system"))
+    if sys_text:
+        out.append({"role": "system", "content": sys_text})
+    for msg in body.get("messages") or ():
+        role = msg.get("role")
+        content = msg.get("content")
+        if role == "system":  # most chat templates reject a non-leading system message
+            text = _block_texts(content)
+            if text:
+                _push(out, {"role": "user", "content": _system_reminder(text)})
+        elif isinstance(content, str):
+            if content:
+                _push(out, {"role": "assistant" if role == "assistant" else "user",
+                            "content": content})
+        elif role == "assistant":
+            _assistant(content or (), text_mode, out)
+        else:
+            _user(content or (), opts, text_mode, out)
+    return out
+
+
+# ---------------------------------------------------------------------------- body
+def json_schema_of(body: dict) -> dict | None:
+    """The JSON schema of ``output_config.format`` (or legacy ``output_format``), if any."""
+    fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
+            and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
+
+
+def to_openai(body: dict, opts: TranslateOptions) -> dict:
+    """Build the Chat Completions body. ``body`` is not modified and not deep-copied."""
+    out: dict[str, Any] = {"model": opts.model, "messages": translate_messages(body, opts)}
+    max_tokens = body.get("max_tokens")
+    limit = opts.max_output_tokens
+    if limit is not None and (max_tokens is None or max_tokens > limit):
+        max_tokens = limit
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
+    out["stream"] = opts.stream
+    if opts.stream:
+        out["stream_options"] = {"include_usage": True}
+
+    tools = body.get("tools")
+    if tools and opts.tools and not opts.strip_tools:
+        choice = body.get("tool_choice") or {}
+        ctype = choice.get("type")
+        only = choice.get("name") if ctype == "tool" else None
+        translated = _translate_tools(tools, only)
+        if translated:
+            out["tools"] = translated
+            if ctype in _TOOL_CHOICE:
+                out["tool_choice"] = _TOOL_CHOICE[ctype]
+            if opts.parallel_tool_calls and choice.get("disable_parallel_tool_use"):
+                out["parallel_tool_calls"] = False
+
+    stop = body.get("stop_sequences")
+    if stop:
+        out["stop"] = list(stop)
+    for key in ("temperature", "top_p", "top_k"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if opts.thinking:
+        thinking = body.get("thinking")
+        enabled = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+        out["chat_template_kwargs"] = {"enable_thinking": enabled}
+    if opts.json_schema:
+        schema = json_schema_of(body)
+        if schema is not None:
+            out["response_format"] = {"type": "json_schema",
+                                      "json_schema": {"name": "response", "schema": schema}}
+    return out

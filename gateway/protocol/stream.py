@@ -1,0 +1,369 @@
+"""OpenAI ``chat.completion.chunk`` dicts → Anthropic Messages stream events.
+
+A pure state machine: the caller feeds chunks and writes out the returned
+``(event_name, data)`` tuples. Streaming and non-streaming responses both go through it
+(see ``response.py``), so both share one set of rules:
+
+* text → one text block per run of text; never an empty block;
+* reasoning → a thinking block (closed with a ``signature_delta``) only when thinking is on;
+* tool calls are assembled by ``index`` (fragments of two calls may interleave) and emitted
+  whole at the end, each as start → ``input_json_delta`` → stop, with gateway-minted ids;
+* any tool_use ⇒ ``stop_reason: tool_use``, whatever ``finish_reason`` said.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .toolargs import parse_tool_args
+
+Event = tuple[str, dict]
+
+# Claude Code keeps thinking blocks in history and sends them back; it never verifies the
+# signature, but it must be a non-empty string. The request side drops thinking blocks.
+THINKING_SIGNATURE = "turnroute-local-reasoning"
+TITLE_FALLBACK = "Untitled session"
+TITLE_MAX_CHARS = 80
+
+_STOP_REASONS = {"length": "max_tokens", "content_filter": "refusal"}
+_THINK_TAGS = re.compile(r"<think>.*?(?:</think>|$)", re.S)
+_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)
+_DECODER = json.JSONDecoder()
+
+
+def _new_message_id() -> str:
+    return "msg_01" + secrets.token_hex(11)
+
+
+@dataclass
+class _Call:
+    """One upstream tool call being assembled from fragments."""
+
+    upstream_id: str | None
+    name: str = ""
+    parts: list[str] = field(default_factory=list)
+    emitted: bool = False
+
+
+class StreamConverter:
+    """Converts one upstream response; create a new one per request."""
+
+    def __init__(self, *, model: str, input_tokens: int, mint_id: Callable[[], str],
+                 thinking: bool = False, json_schema: dict | None = None,
+                 message_id: str | None = None) -> None:
+        self.model = model
+        self.input_tokens = input_tokens
+        self.thinking = thinking
+        self.json_schema = json_schema
+        self.message_id = message_id or _new_message_id()
+        self._mint_id = mint_id
+        # As reported by the upstream; None when unknown (never a fake 0).
+        self.usage: dict[str, int | None] = {
+            "prompt_tokens": None, "cached_tokens": None, "completion_tokens": None}
+        self.stop_reason: str | None = None
+        self.finish_reason: str | None = None  # upstream's, verbatim
+        self.tool_calls_emitted = 0
+        self.got_content = False           # any content block emitted so far
+        self.first_token_at_event = False  # the last feed()/finish() emitted the first block
+        self.notes: list[str] = []         # tool-argument repairs/failures, for the log
+        self._index = 0
+        self._open: str | None = None      # "text" | "thinking" | None
+        self._calls: list[_Call] = []
+        self._by_index: dict[Any, _Call] = {}
+        self._by_id: dict[str, _Call] = {}
+        self._json_parts: list[str] = []
+        self._json_done = False
+        self._out_chars = 0
+        self._out_deltas = 0
+        self._started = False
+        self._finished = False
+
+    # ------------------------------------------------------------------ public API
+    def start(self) -> list[Event]:
+        if self._started:
+            return []
+        self._started = True
+        return [("message_start", {"type": "message_start", "message": {
+            "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}})]
+
+    def feed(self, chunk: dict) -> list[Event]:
+        if self._finished:
+            return []
+        events: list[Event] = [] if self._started else self.start()
+        had_content = self.got_content
+        usage = chunk.get("usage")
+        if usage:
+            self._take_usage(usage)
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta") or choice.get("message") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning and isinstance(reasoning, str):
+                self._reasoning(reasoning, events)
+            content = delta.get("content")
+            if content:
+                if isinstance(content, list):  # rare: content parts in a delta
+                    content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+                if content:
+                    self._text(content, events)
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                self._tool_fragments(tool_calls)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason:
+                self.finish_reason = finish_reason
+                self._end_content(events)
+        self.first_token_at_event = not had_content and self.got_content
+        return events
+
+    def finish(self) -> list[Event]:
+        """Close everything; safe to call twice (the second call returns [])."""
+        if self._finished:
+            return []
+        events: list[Event] = [] if self._started else self.start()
+        had_content = self.got_content
+        self._end_content(events)
+        self._finished = True
+        if self.tool_calls_emitted:
+            self.stop_reason = "tool_use"
+        else:
+            self.stop_reason = _STOP_REASONS.get(self.finish_reason or "", "end_turn")
+        events.append(("message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+            "usage": self._final_usage()}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        self.first_token_at_event = not had_content and self.got_content
+        return events
+
+    # ------------------------------------------------------------------ blocks
+    def _start_block(self, block: dict, events: list[Event]) -> int:
+        idx = self._index
+        self._index += 1
+        self.got_content = True
+        events.append(("content_block_start",
+                       {"type": "content_block_start", "index": idx, "content_block": block}))
+        return idx
+
+    def _delta(self, delta: dict, events: list[Event]) -> None:
+        events.append(("content_block_delta",
+                       {"type": "content_block_delta", "index": self._index - 1, "delta": delta}))
+
+    def _stop(self, events: list[Event]) -> None:
+        events.append(("content_block_stop",
+                       {"type": "content_block_stop", "index": self._index - 1}))
+
+    def _close_open(self, events: list[Event]) -> None:
+        if self._open == "thinking":
+            self._delta({"type": "signature_delta", "signature": THINKING_SIGNATURE}, events)
+        if self._open is not None:
+            self._stop(events)
+            self._open = None
+
+    def _text(self, text: str, events: list[Event]) -> None:
+        self._out_chars += len(text)
+        self._out_deltas += 1
+        if self.json_schema is not None:
+            if not self._json_done:
+                self._json_parts.append(text)
+            return
+        if self._open != "text":
+            self._close_open(events)
+            self._start_block({"type": "text", "text": ""}, events)
+            self._open = "text"
+        self._delta({"type": "text_delta", "text": text}, events)
+
+    def _reasoning(self, text: str, events: list[Event]) -> None:
+        self._out_chars += len(text)
+        self._out_deltas += 1
+        if not self.thinking or self.json_schema is not None:
+            return
+        if self._open != "thinking":
+            self._close_open(events)
+            self._start_block({"type": "thinking", "thinking": "", "signature": ""}, events)
+            self._open = "thinking"
+        self._delta({"type": "thinking_delta", "thinking": text}, events)
+
+    def _emit_text_block(self, text: str, events: list[Event]) -> None:
+        if text:
+            self._start_block({"type": "text", "text": ""}, events)
+            self._delta({"type": "text_delta", "text": text}, events)
+            self._stop(events)
+
+    # ------------------------------------------------------------------ tool calls
+    def _call_for(self, frag: dict, pos: int, count: int) -> _Call:
+        """Key by index; else by id; else by order (see translation.md, response 1)."""
+        index = frag.get("index")
+        cid = frag.get("id") or None
+        if index is not None:
+            call = self._by_index.get(index)
+            # Some servers reuse index 0 for every call: a new id means a new call.
+            if call is not None and not (cid and call.upstream_id and cid != call.upstream_id):
+                if cid and not call.upstream_id:
+                    call.upstream_id = cid
+                return call
+            call = self._new_call(cid)
+            self._by_index[index] = call
+            return call
+        if cid:
+            return self._by_id.get(cid) or self._new_call(cid)
+        pending = [c for c in self._calls if not c.emitted]
+        if count == 1 and pending:
+            return pending[-1]
+        if pos < len(pending):
+            return pending[pos]
+        return self._new_call(None)
+
+    def _new_call(self, cid: str | None) -> _Call:
+        call = _Call(upstream_id=cid)
+        self._calls.append(call)
+        if cid:
+            self._by_id[cid] = call
+        return call
+
+    def _tool_fragments(self, fragments: list) -> None:
+        count = len(fragments)
+        for pos, frag in enumerate(fragments):
+            if not isinstance(frag, dict):
+                continue
+            call = self._call_for(frag, pos, count)
+            if call.emitted:
+                continue  # a fragment after its block was written: cannot be amended
+            fn = frag.get("function") or {}
+            name = fn.get("name")
+            if name and not call.name:
+                call.name = name
+            args = fn.get("arguments")
+            if args:
+                if not isinstance(args, str):  # some servers send the object itself
+                    args = orjson.dumps(args).decode()
+                call.parts.append(args)
+                self._out_chars += len(args)
+                self._out_deltas += 1
+
+    def _flush_calls(self, events: list[Event]) -> None:
+        for call in self._calls:
+            if call.emitted:
+                continue
+            call.emitted = True
+            raw = "".join(call.parts)
+            if not call.name:
+                if raw.strip():
+                    note = f"a tool call without a name was dropped (arguments: {raw[:200]})"
+                    self.notes.append(note)
+                    self._emit_text_block(f"[turnroute: {note}]", events)
+                continue
+            tool_input, note = parse_tool_args(raw)
+            if note:
+                self.notes.append(f"{call.name}: {note}")
+                self._emit_text_block(f"[turnroute: tool call {call.name}: {note}]", events)
+            self._start_block({"type": "tool_use", "id": self._mint_id(), "name": call.name,
+                               "input": {}}, events)
+            self._delta({"type": "input_json_delta",
+                         "partial_json": orjson.dumps(tool_input).decode()}, events)
+            self._stop(events)
+            self.tool_calls_emitted += 1
+
+    def _end_content(self, events: list[Event]) -> None:
+        self._close_open(events)
+        if self.json_schema is not None and not self._json_done:
+            self._json_done = True
+            self._emit_text_block(coerce_json_text("".join(self._json_parts), self.json_schema),
+                                  events)
+        self._flush_calls(events)
+
+    # ------------------------------------------------------------------ usage
+    def _take_usage(self, usage: dict) -> None:
+        prompt = usage.get("prompt_tokens")
+        if isinstance(prompt, int):
+            self.usage["prompt_tokens"] = prompt
+        completion = usage.get("completion_tokens")
+        if isinstance(completion, int):
+            self.usage["completion_tokens"] = completion
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+            self.usage["cached_tokens"] = details["cached_tokens"]
+
+    def _final_usage(self) -> dict:
+        completion = self.usage["completion_tokens"]
+        if completion is None:  # estimate: ~one token per delta, at least chars/4
+            completion = max(self._out_deltas, -(-self._out_chars // 4))
+        out: dict[str, int] = {"output_tokens": completion}
+        prompt = self.usage["prompt_tokens"]
+        if prompt is not None:
+            cached = self.usage["cached_tokens"]
+            out["input_tokens"] = max(prompt - (cached or 0), 0)
+            if cached is not None:
+                out["cache_read_input_tokens"] = cached
+        return out
+
+
+def _single_string_key(schema: dict | None) -> str | None:
+    """The one string property the schema asks for (e.g. "title"), if there is exactly one."""
+    if not isinstance(schema, dict):
+        return None
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not props:
+        return None
+    required = [r for r in schema.get("required") or () if r in props]
+    names = required if len(required) == 1 else list(props)
+    if len(names) != 1:
+        return None
+    prop = props[names[0]]
+    return names[0] if isinstance(prop, dict) and prop.get("type") == "string" else None
+
+
+def coerce_json_text(text: str, schema: dict | None) -> str:
+    """Make sure a json_schema answer is JSON the client can parse (title generation).
+
+    Keeps a JSON object as sent; else the first embedded ``{...}`` that parses; else, for a
+    one-string-field schema, wraps the first line of the text as that field.
+    """
+    t = _THINK_TAGS.sub("", text).strip()
+    m = _FENCE.match(t)
+    if m:
+        t = m.group(1).strip()
+    try:
+        if isinstance(orjson.loads(t), dict):
+            return t
+    except orjson.JSONDecodeError:
+        pass
+    start = t.find("{")
+    for _ in range(20):
+        if start < 0:
+            break
+        try:
+            obj, end = _DECODER.raw_decode(t, start)
+        except ValueError:
+            pass
+        else:
+            if isinstance(obj, dict):
+                return t[start:end]
+        start = t.find("{", start + 1)
+    key = _single_string_key(schema)
+    if key is None:
+        return t or "{}"
+    line = next((ln.strip() for ln in t.splitlines() if ln.strip()), "")
+    line = re.sub(rf"^(?:[#*>`\"'\s]+)?(?:{re.escape(key)}\s*[:\-]\s*)?", "", line, flags=re.I)
+    line = line.strip(" \t*`\"'#")
+    if len(line) > TITLE_MAX_CHARS:
+        cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
+        line = cut if len(cut) > TITLE_MAX_CHARS // 2 else line[:TITLE_MAX_CHARS]
+    return orjson.dumps({key: line or TITLE_FALLBACK}).decode()
+
+
+def error_event(envelope: dict) -> Event:
+    """An SSE ``error`` event from an Anthropic error envelope (or its inner error object)."""
+    err = envelope.get("error") if isinstance(envelope.get("error"), dict) else envelope
+    return ("error", {"type": "error", "error": {
+        "type": str(err.get("type") or "api_error"), "message": str(err.get("message") or "")}})

@@ -1,0 +1,25 @@
+"""turnroute's pure routing core: request → Features → Decision (no I/O, no web frameworks).
+
+Typical gateway use:
+    doc = load_yaml(text, path); rules = parse_ruleset(doc, backends=set(doc["backends"]), source=path)
+    f = rules.features(body, headers, endpoint="messages", input_tokens=n, memory=turn_memory)
+    d = rules.decide(f, override=("header", h) if h else ("env", mode) if mode else None)
+    … serve with d.backend (then d.fallback) …; turn_memory.remember_features(f, served_backend)
+"""
+
+from router.features import DEFAULT_MARKERS, Features, Markers, TurnKind, extract_features
+from router.ids import mint_tool_id, origin_of
+from router.intents import IntentSets
+from router.replay import ReplayRow, features_from_log, format_replay, parse_capture, replay_inputs
+from router.rules import (ConfigError, Decision, Rule, RuleSet, RuleTrace, UnknownRoute, describe_features,
+                          explain, parse_ruleset)
+from router.sticky import TurnMemory, sticky_key
+from router.yamlsrc import LineDict, LineList, load_yaml
+
+__all__ = [
+    "TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "IntentSets",
+    "Decision", "Rule", "RuleSet", "RuleTrace", "UnknownRoute", "ConfigError", "parse_ruleset",
+    "describe_features", "explain", "mint_tool_id", "origin_of", "TurnMemory", "sticky_key",
+    "load_yaml", "LineDict", "LineList", "ReplayRow", "replay_inputs", "format_replay", "parse_capture",
+    "features_from_log",
+]
