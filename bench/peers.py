@@ -289,7 +289,10 @@ def start_turnroute(workdir: Path, name: str, port: int, fake_port: int, route: 
     cfg = turnroute_config(workdir, name, port, fake_port, route)
     return spawn(name, [str(TURNROUTE_BIN), "serve", "--config", str(cfg), "--port", str(port)],
                  workdir, cwd=REPO,
-                 env_extra={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "TURNROUTE_MODE": ""})
+                 # PYTHONPATH: an editable install made before router/__init__.py existed maps
+                 # `router` as a namespace package; the repo on sys.path makes it a regular one.
+                 env_extra={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "TURNROUTE_MODE": "",
+                            "PYTHONPATH": str(REPO)})
 
 
 def start_ccr(workdir: Path, port: int, fake_port: int) -> Proc:

@@ -98,7 +98,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     for key, value in describe_features(f):
         print(f"  {key:<14} {value}")
     print()
-    print(explain(decision))
+    print(explain(decision, config.rules))
     return 0
 
 
@@ -106,8 +106,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from router.replay import format_replay, replay_inputs
 
     _, new = _load(args.config)
-    _, old = _load(args.baseline)
-    rows = replay_inputs(args.source, old.rules, new.rules, backends=set(new.backends))
+    _, old = _load(args.baseline)   # None → the default config
+    from router.replay import parse_capture
+
+    src = Path(args.source)
+    files = sorted(src.glob("*.json*")) if src.is_dir() else [src]
+    items = [item for p in files for item in parse_capture(p.read_text(encoding="utf-8"))]
+    rows = replay_inputs(items, old.rules, new.rules)
     print(format_replay(rows, changed_only=args.changed))
     return 0
 
@@ -150,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="which decisions would a rule change alter?")
     rp.add_argument("source", help="a requests log (JSONL) or a directory/file of captured request bodies")
     rp.add_argument("--config", required=True, help="the candidate config")
-    rp.add_argument("--baseline", help="the config to compare against (default: the current one)")
+    rp.add_argument("--baseline", help="the config to compare against (default: the one `serve` would use)")
     rp.add_argument("--changed", action="store_true", help="only show turns whose decision changes")
     rp.set_defaults(func=cmd_replay)
 

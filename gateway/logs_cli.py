@@ -22,7 +22,8 @@ import orjson
 
 __all__ = [
     "read_records", "parse_since", "filter_records", "format_table", "compute_stats",
-    "format_stats", "follow", "last_for_session", "percentile", "short_id",
+    "format_stats", "follow", "last_for_session", "percentile", "short_id", "is_error",
+    "format_record_line",
 ]
 
 Record = dict[str, Any]

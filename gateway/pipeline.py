@@ -57,6 +57,7 @@ class Attempt:
     chunks: AsyncIterator[dict[str, Any]] | None = None
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     tools_stripped: bool = False
+    options: TranslateOptions | None = None
 
 
 async def call_with_fallback(body: dict[str, Any], features: Features, decision: Decision,
@@ -83,10 +84,10 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
             if stream:
                 chunks = backend.stream(payload, session_id=features.session_id)
                 first = await anext(chunks, None)
-                attempt = Attempt(backend, first, chunks, fallbacks, stripped)
+                attempt = Attempt(backend, first, chunks, fallbacks, stripped, opts)
             else:
                 resp = await backend.complete(payload, session_id=features.session_id)
-                attempt = Attempt(backend, resp, None, fallbacks, stripped)
+                attempt = Attempt(backend, resp, None, fallbacks, stripped, opts)
             return attempt
         except (BackendUnavailable, BackendRejected) as exc:
             retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"
@@ -110,9 +111,12 @@ class Run:
         self.t0 = t0
         backend = attempt.backend.name
         thinking = bool(features.thinking and attempt.backend.config.supports.thinking)
+        limit = attempt.options.max_output_tokens if attempt.options else None
+        asked = body.get("max_tokens")
         self.converter = StreamConverter(
             model=features.model, input_tokens=features.input_tokens or 0,
-            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body))
+            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body),
+            clamped=bool(limit and isinstance(asked, int) and asked > limit))
 
     def mark_first_token(self) -> None:
         if self.record.get("ttft_ms") is None and self.converter.got_content:
@@ -131,7 +135,8 @@ class Run:
         prompt, cached = usage.get("prompt_tokens"), usage.get("cached_tokens")
         self.record.update(prompt_tokens=prompt, cached_tokens=cached,
                            uncached_tokens=(prompt - cached) if prompt is not None and cached is not None else None,
-                           output_tokens=usage.get("completion_tokens"))
+                           output_tokens=usage.get("completion_tokens"),
+                           stop_reason="max_tokens" if self.converter.truncated else self.converter.stop_reason)
         return events
 
     def complete_message(self) -> dict[str, Any]:

@@ -301,6 +301,8 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
     else:
         turn = TurnKind.PROMPT
 
+    if turn is TurnKind.COMPACT:
+        intent = None       # the summary instruction is the client's text, not the user's request
     f = Features(
         endpoint=endpoint, turn=turn, intent=intent, prompt_text=prompt,
         has_tools=bool(tool_names), tool_count=len(tool_names), tool_names=tool_names,

@@ -10,9 +10,10 @@ When both sets match, the policy is deliberate and conservative:
   1. an action keyword in *imperative position* wins — at the start of a clause (text start, after
      . ! ? ; : or a newline) or after a connector/request phrase ("and", "then", "please",
      "can you", "could you", "let's", …): "explain this and fix it" → action;
-  2. otherwise the earliest match wins: "how does the write path work?" → analysis.
+  2. otherwise analysis wins: an action word that is not a command is descriptive
+     ("how does the write path work?", "the build is broken, any idea?") → analysis.
 Misclassifying an action as analysis strips tools and breaks the turn; the opposite only costs
-speed, so rule 1 leans to action. Fenced/inline code is ignored and only the first
+speed, so rule 1 is generous about what counts as a command. Fenced/inline code is ignored and only the first
 `MAX_CHARS` characters are read (pasted logs are full of verbs).
 """
 
@@ -48,7 +49,8 @@ DEFAULT_ACTION: tuple[str, ...] = (
 _IMPERATIVE_LEAD = (
     r"(?:^|[.!?;:\n]|\b(?:and|then|also|please|pls|now|so|but|just|first|next|finally|"
     r"can\s+you|could\s+you|would\s+you|will\s+you|can\s+we|let'?s|i\s+want\s+you\s+to|"
-    r"i'?d\s+like\s+you\s+to|go\s+ahead\s+and|try\s+to|need\s+to|help\s+me)\b)[\s,*>\-]*"
+    r"i'?d\s+like\s+you\s+to|i\s+want\s+to|we\s+need\s+to|go\s+ahead\s+and|try\s+to|need\s+to|help\s+me)\b)"
+    r"[\s,*>\-]*"
 )
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 
@@ -132,7 +134,7 @@ class IntentSets:
             return "analysis"
         if self._imperative_re is not None and self._imperative_re.search(text):
             return "action"
-        return "analysis" if a.start() <= b.start() else "action"
+        return "analysis"
 
 
 DEFAULT_INTENTS = IntentSets()

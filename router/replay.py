@@ -34,7 +34,7 @@ class ReplayRow:
     features: Features
     old: Decision
     new: Decision
-    changed: bool           # backend, strip_tools, model or max_tokens differ
+    changed: bool           # backend, tool stripping, model or max_tokens differ
 
 
 def parse_capture(text: str) -> list[dict]:
@@ -59,7 +59,8 @@ def parse_capture(text: str) -> list[dict]:
         try:
             d = json.loads(line)
         except ValueError as exc:
-            raise ValueError(f"line {n}: not JSON ({exc.msg})") from None
+            hint = " — pass the file's text, not its path" if "\n" not in s and s[0] not in "[{" else ""
+            raise ValueError(f"line {n}: not JSON ({exc.msg}){hint}") from None
         if isinstance(d, dict):
             out.append(d)
     return out
@@ -120,8 +121,11 @@ class _Lane:
         return d
 
 
-def _changed(a: Decision, b: Decision) -> bool:
-    return (a.backend, a.strip_tools, a.model, a.max_tokens) != (b.backend, b.strip_tools, b.model, b.max_tokens)
+def _changed(f: Features, a: Decision, b: Decision) -> bool:
+    """Differences that change what is sent: stripping tools from a tool-free request is no change."""
+    def key(d: Decision) -> tuple:
+        return d.backend, d.strip_tools and f.has_tools, d.model, d.max_tokens
+    return key(a) != key(b)
 
 
 def replay(items: Iterable[Mapping[str, Any]], old: RuleSet, new: RuleSet) -> list[ReplayRow]:
@@ -148,7 +152,7 @@ def replay(items: Iterable[Mapping[str, Any]], old: RuleSet, new: RuleSet) -> li
         d_old = lanes[0].decide(f_old, override, prefer_memory=False)
         d_new = lanes[1].decide(f_new, override, prefer_memory=True)
         rows.append(ReplayRow(index=index, summary=summary_of(f_new), features=f_new, old=d_old,
-                              new=d_new, changed=_changed(d_old, d_new)))
+                              new=d_new, changed=_changed(f_new, d_old, d_new)))
     return rows
 
 

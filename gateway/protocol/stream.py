@@ -57,8 +57,13 @@ class StreamConverter:
 
     def __init__(self, *, model: str, input_tokens: int, mint_id: Callable[[], str],
                  thinking: bool = False, json_schema: dict | None = None,
-                 message_id: str | None = None) -> None:
+                 message_id: str | None = None, clamped: bool = False) -> None:
         self.model = model
+        # The gateway lowered the client's max_tokens to the backend's limit. A reply cut there is
+        # reported as end_turn: Claude Code treats max_tokens as "exceeded the 32k–128k maximum it
+        # asked for" and fails the turn, losing an answer the user could simply ask to continue.
+        self.clamped = clamped
+        self.truncated = False
         self.input_tokens = input_tokens
         self.thinking = thinking
         self.json_schema = json_schema
@@ -138,6 +143,10 @@ class StreamConverter:
             self.stop_reason = "tool_use"
         else:
             self.stop_reason = _STOP_REASONS.get(self.finish_reason or "", "end_turn")
+            if self.stop_reason == "max_tokens":
+                self.truncated = True
+                if self.clamped:
+                    self.stop_reason = "end_turn"
         events.append(("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},

@@ -389,3 +389,14 @@ def test_assembled_message_is_a_valid_anthropic_message():
     msg = Message.model_validate(body)
     assert msg.stop_reason == "tool_use" and msg.usage.input_tokens == 6
     assert orjson.loads(orjson.dumps(body)) == body  # plain JSON-serialisable dict
+
+
+@pytest.mark.parametrize("clamped, expected", [(True, "end_turn"), (False, "max_tokens")])
+def test_reply_cut_at_the_gateways_clamp_is_not_a_client_error(clamped, expected):
+    """Claude Code fails the turn on max_tokens; a cut at the gateway's own clamp is shown instead."""
+    conv = StreamConverter(model="m", input_tokens=5, mint_id=lambda: "toolu_x", clamped=clamped)
+    events = conv.start() + conv.feed({"choices": [{"index": 0, "delta": {"content": "partial"}}]})
+    events += conv.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}) + conv.finish()
+    delta = next(d for n, d in events if n == "message_delta")
+    assert delta["delta"]["stop_reason"] == expected
+    assert conv.truncated is True

@@ -210,3 +210,41 @@ def test_extract_is_fast():
             extract_features(b, headers, backends=BACKENDS)
         per = (time.perf_counter() - t0) / n
         assert per < 300e-6, f"extract_features took {per * 1e6:.0f} µs"   # ~15–40 µs measured
+
+
+INTENT_CASES = [
+    ("explain the retry logic", "analysis"),
+    ("Why does the cache miss on every turn", "analysis"),
+    ("what does router/rules.py do", "analysis"),
+    ("summarise the design doc", "analysis"),
+    ("Review this diff please", "analysis"),
+    ("where is the config loaded", "analysis"),
+    ("the build is broken, any idea?", "analysis"),
+    ("how does the write path work?", "analysis"),              # "write" is not a command here
+    ("fix the failing test", "action"),
+    ("Add a --verbose flag", "action"),
+    ("run the tests", "action"),
+    ("please refactor the parser", "action"),
+    ("explain why the test fails and fix it", "action"),        # imperative action wins
+    ("why does it fail? Fix it.", "action"),
+    ("can you update the README?", "action"),
+    ("commit this", "action"),
+    ("hello", None),
+    ("", None),
+    ("what does `rm -rf build && make install` do", "analysis"),   # code is ignored
+]
+
+
+@pytest.mark.parametrize("text,intent", INTENT_CASES)
+def test_default_intents(text, intent):
+    assert IntentSets().classify(text) == intent
+
+
+def test_custom_intent_sets_and_regex():
+    s = IntentSets(analysis=["ponder", "/^\\s*q:/"], action=["do it"])
+    assert s.classify("Q: is this right") == "analysis"
+    assert s.classify("please ponder") == "analysis"
+    assert s.classify("do it now") == "action"
+    assert s.classify("doing it") is None                      # whole words only
+    with pytest.raises(ValueError, match="bad regex"):
+        IntentSets(analysis=["/([/"])

@@ -123,4 +123,4 @@ def test_every_request_of_a_user_turn_goes_to_the_same_backend_concurrently():
         for user_turn, _, backend in seen:
             by_turn.setdefault(user_turn, set()).add(backend)
         assert all(len(b) == 1 for b in by_turn.values()), seen
-        assert [t for t, _, _ in seen if _ == "prompt"] == [1, 2, 3]
+        assert [t for t, kind, _ in seen if kind == "prompt"] == [1, 2, 3]

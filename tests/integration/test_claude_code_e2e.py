@@ -1,0 +1,86 @@
+"""The real Claude Code client (pinned npm release) through turnroute, end to end.
+
+`claude -p` runs offline against the gateway. The LM Studio role is played by the scripted fake
+behind LiteLLM (a random model never emits tool calls), the MLX role by a real mlx_lm.server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.claude_code import run_claude
+from tests.support.fake_openai import FakeOpenAI, Received, Reply, ToolCall, last_tool_result_text
+from tests.support.gateway import Gateway, gateway_config, openai_backend
+
+CODE_WORD = "PERIWINKLE-42"
+
+
+def tool_loop_agent(req: Received) -> Reply:
+    """Plays a tool-calling model: Read notes.txt, then answer from what the tool returned."""
+    body = req.body or {}
+    if not body.get("tools"):                       # side calls (title generation)
+        return Reply(text='{"title": "Reading notes"}')
+    seen = last_tool_result_text(body)
+    if seen is None:
+        return Reply.tools(ToolCall("Read", {"file_path": "notes.txt"}, pieces=3), text="Reading it.")
+    word = CODE_WORD if CODE_WORD in seen else "NOT-FOUND"
+    return Reply(text=f"The code word is {word}.")
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    (cwd / "notes.txt").write_text(f"meeting notes\nthe code word is {CODE_WORD}\n")
+    return cwd, tmp_path / "home"
+
+
+def test_real_tool_loop_through_the_gateway(claude_code, workspace, tmp_path):
+    cwd, home = workspace
+    with FakeOpenAI(default=tool_loop_agent) as lms, FakeOpenAI(default=tool_loop_agent) as mlx:
+        cfg = gateway_config({"mlx": openai_backend(mlx.url, tools=False),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, result = run_claude(
+                claude_code, gw.base, "Update me: use the Read tool on notes.txt and report the code word.",
+                cwd=cwd, home=home, timeout=240)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            assert isinstance(result, dict) and not result.get("is_error"), result
+            assert CODE_WORD in result["result"]
+            # The tool loop really happened: Claude Code ran Read and sent the tool_result back,
+            # and the continuation went to the backend that started the turn.
+            tool_msgs = [m for r in lms.requests for m in (r.body or {}).get("messages", [])
+                         if m.get("role") == "tool"]
+            assert any(CODE_WORD in str(m.get("content")) for m in tool_msgs)
+            recs = gw.wait_records(3)
+            loop = [r for r in recs if r["turn"] == "tool_result"]
+            assert loop and all(r["route"] == "lmstudio" and r["rule"] == "tool-loop" for r in loop)
+            assert all(r["status"] == 200 for r in recs), recs
+
+
+def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace, tmp_path, mlx_server):
+    cwd, home = workspace
+    with FakeOpenAI(default=tool_loop_agent) as lms:
+        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
+                                                    max_output_tokens=8),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, result = run_claude(claude_code, gw.base, "Explain what a build system is, briefly.",
+                                              cwd=cwd, home=home, timeout=300)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            question = [r for r in gw.wait_records(1) if r["turn"] == "prompt"]
+            assert question and all(r["route"] == "mlx" and r["rule"] == "analysis-prompt"
+                                    and r["tools_stripped"] for r in question), question
+            assert not lms.requests or all(not (r.body or {}).get("tools") for r in lms.requests)
+
+            before = len(gw.records())
+            rc, out, err, result = run_claude(claude_code, gw.base,
+                                              "Edit notes.txt: read it first, then report the code word.",
+                                              cwd=cwd, home=home, timeout=240)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            assert CODE_WORD in result["result"]
+            edit = [r for r in gw.records()[before:] if r["turn"] in ("prompt", "tool_result")]
+            assert edit and all(r["route"] == "lmstudio" for r in edit), edit
+            assert {r["turn"] for r in edit} == {"prompt", "tool_result"}
