@@ -1,7 +1,7 @@
 """The /ui page in a real (headless Chromium) browser: it renders live decisions from /api/recent.
 
-No browser installed: skipped locally with a clear reason, but a failure when $CI is set (the CI
-script installs chromium). The test itself never installs anything.
+Chromium comes from tests.support.browser (installed from Debian's packages when running as root
+without one; otherwise skipped locally and a failure when $CI is set).
 """
 
 from __future__ import annotations
@@ -23,20 +23,14 @@ from fastapi import FastAPI
 from gateway.logs import RequestLog, new_record
 from gateway.logs_cli import read_records
 from gateway.ui import make_ui_router
+from tests.support.browser import ensure_chromium
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_log.jsonl"
 SECRET = "sk-ant-api03-UIUIUISECRETSECRET"
 
 
 def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = "headless Chromium not installed (Debian: apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — required when CI is set")
-    pytest.skip(reason)
+    return ensure_chromium()
 
 
 def _free_port() -> int:

@@ -1,0 +1,116 @@
+"""Operating the gateway: hot reload, client disconnects, fallback when down, env pin, shutdown."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.gateway import Gateway, gateway_config, openai_backend
+
+Q = [{"role": "user", "content": "explain the design"}]
+
+
+def post(gw, body=None, **kw):
+    return httpx.post(gw.base + "/v1/messages", json=body or {"model": "m", "max_tokens": 50, "messages": Q},
+                      timeout=30, **kw)
+
+
+@pytest.fixture
+def two(tmp_path):
+    with FakeOpenAI() as a, FakeOpenAI() as b:
+        cfg = gateway_config({"mlx": openai_backend(a.url, tools=False), "lmstudio": openai_backend(b.url)},
+                             rules=[{"name": "all-to-mlx", "route": "mlx"}], log_path=tmp_path / "r.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            yield gw, cfg, a, b
+
+
+def wait_until(cond, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_hot_reload_applies_good_edits_and_keeps_the_last_good_config(two):
+    gw, cfg, a, b = two
+    assert post(gw).headers["x-turnroute-route"] == "mlx"
+    cfg["rules"] = [{"name": "all-to-lmstudio", "route": "lmstudio"}]
+    gw.write_config(cfg)
+    assert wait_until(lambda: post(gw).headers["x-turnroute-route"] == "lmstudio"), gw.output()
+    # A broken edit (unknown backend on a known line) is rejected with file:line; rules stay.
+    gw.config_path.write_text(gw.config_path.read_text().replace("route: lmstudio", "route: lmstuido"))
+    assert wait_until(lambda: "lmstuido" in gw.output())
+    out = gw.output()
+    assert "config reload rejected" in out and "turnroute.yaml:" in out
+    r = post(gw)
+    assert r.status_code == 200 and r.headers["x-turnroute-route"] == "lmstudio"
+    assert httpx.get(gw.base + "/health").json()["config_error"]
+
+
+def test_client_disconnect_cancels_upstream_and_is_logged_499(two):
+    gw, _, a, _ = two
+    a.script(Reply(text="slow " * 50, chunks=50, chunk_delay=0.1))
+    with httpx.Client(timeout=30) as c:
+        with c.stream("POST", gw.base + "/v1/messages",
+                      json={"model": "m", "max_tokens": 50, "stream": True, "messages": Q}) as r:
+            for _ in r.iter_bytes():
+                break          # read the first bytes, then hang up
+    assert wait_until(lambda: any(rec["status"] == 499 for rec in gw.records()))
+    rec = [r for r in gw.records() if r["status"] == 499][0]
+    assert rec["error"] == "client_disconnected" and rec["route"] == "mlx" and rec["latency_ms"] < 4000
+
+
+def test_fallback_when_the_first_backend_is_down(tmp_path):
+    with FakeOpenAI() as up:
+        cfg = gateway_config({"lmstudio": openai_backend("http://127.0.0.1:9/v1"),
+                              "mlx": openai_backend(up.url, tools=False)},
+                             rules=[{"name": "tools", "route": "lmstudio", "fallback": ["mlx"]}],
+                             log_path=tmp_path / "r.jsonl")
+        up.script(Reply(text="from mlx"))
+        with Gateway(cfg, tmp_path) as gw:
+            client = anthropic.Anthropic(base_url=gw.base, api_key="x", max_retries=0)
+            msg = client.messages.create(model="m", max_tokens=100, messages=Q)
+            assert msg.content[0].text == "from mlx"
+            rec = gw.wait_records(1)[-1]
+            assert rec["route"] == "mlx" and rec["fallbacks"] == ["lmstudio"] and rec["rule"] == "tools"
+
+
+def test_turnroute_mode_env_pins_every_request(tmp_path):
+    with FakeOpenAI() as a, FakeOpenAI() as b:
+        cfg = gateway_config({"mlx": openai_backend(a.url, tools=False), "lmstudio": openai_backend(b.url)},
+                             log_path=tmp_path / "r.jsonl")
+        with Gateway(cfg, tmp_path, env={"TURNROUTE_MODE": "lmstudio"}) as gw:
+            r = post(gw)
+            assert r.status_code == 200 and r.headers["x-turnroute-route"] == "lmstudio"
+            assert r.headers["x-turnroute-rule"] == "override:env"
+            bad = post(gw, headers={"x-turnroute-route": "nowhere"})
+            assert bad.status_code == 400 and "nowhere" in bad.json()["error"]["message"]
+
+
+def test_sigterm_mid_request_still_leaves_a_log_line(two):
+    gw, _, a, _ = two
+    a.script(Reply(text="never finished", delay=20))
+    import threading
+    t = threading.Thread(target=lambda: post(gw), daemon=True)
+    t.start()
+    assert wait_until(lambda: len(a.requests) == 1)
+    gw.stop()
+    recs = gw.records()
+    assert recs and recs[-1]["route"] == "mlx" and recs[-1]["error"] is not None
+
+
+def test_metrics_and_ui_of_a_live_gateway(two):
+    gw, _, a, _ = two
+    a.script(Reply(text="x", usage={"prompt_tokens": 50, "completion_tokens": 1, "cached_tokens": 40}))
+    assert post(gw).status_code == 200
+    text = httpx.get(gw.base + "/metrics").text
+    assert 'turnroute_requests_total{route="mlx"' in text and "turnroute_cached_tokens_total" in text
+    recent = httpx.get(gw.base + "/api/recent").json()
+    assert recent["records"][-1]["rule"] == "all-to-mlx"
+    assert httpx.get(gw.base + "/ui").status_code == 200
