@@ -1,4 +1,5 @@
-"""Profile one turnroute route under the benchmark load (cProfile; py-spy cannot read this Python).
+"""Profile one turnroute route under the benchmark load (cProfile, CPU time; py-spy 0.4.3 cannot read
+this pyenv Python: "Failed to find python version from target process").
 
     .venv/bin/python bench/profile_gateway.py --route mlx [--seconds 8] [--stream] [--top 40]
 
@@ -83,9 +84,11 @@ def main() -> int:
         fake = peers.start_fake_backend(wd, fport)
         cfg = peers.turnroute_config(wd, "turnroute_prof", gport, fport, a.route)
         prof = wd / "gw.prof"
-        code = ("import cProfile, sys; sys.argv = ['turnroute', 'serve', '--config', %r, '--port', '%d', "
-                "'--no-reload']; from gateway.cli import main; cProfile.run('main()', %r)"
-                % (str(cfg), gport, str(prof)))
+        # CPU-time timer: wall-clock attribution on a shared 2-core box charges preemption to
+        # whatever syscall happened to be running (write, poll).
+        code = ("import cProfile, sys, time; sys.argv = ['turnroute', 'serve', '--config', %r, '--port', "
+                "'%d', '--no-reload']; from gateway.cli import main; p = cProfile.Profile(time.process_time)"
+                "; p.runcall(main); p.dump_stats(%r)" % (str(cfg), gport, str(prof)))
         gw = peers.spawn("gw", [sys.executable, "-c", code], wd, cwd=peers.REPO,
                          env_extra={"PYTHONPATH": str(peers.REPO), "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
         try:

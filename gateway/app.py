@@ -116,18 +116,23 @@ class Gateway:
         except Exception:
             log.exception("could not write the log line for %s", record.get("id"))
 
+    async def parse(self, request: Request, record: dict[str, Any], endpoint: str) -> tuple[dict, Features]:
+        """Body → validated dict → features, recorded in the log line as soon as they are known."""
+        body = await self.read_json(request, record)
+        try:
+            (validate_messages_request if endpoint == "messages" else validate_count_tokens_request)(body)
+        except InvalidRequest as exc:
+            raise InvalidRequestError(str(exc)) from None
+        f = self.features(body, request, endpoint)
+        self.describe(record, f)
+        return body, f
+
     async def messages(self, request: Request) -> Response:
         t0 = time.perf_counter()
         record = self.log.begin(new_record(id=new_request_id(), endpoint="messages"))
         headers = {"x-turnroute-request-id": record["id"]}
         try:
-            body = await self.read_json(request, record)
-            try:
-                validate_messages_request(body)
-            except InvalidRequest as exc:
-                raise InvalidRequestError(str(exc)) from None
-            f = self.features(body, request, "messages")
-            self.describe(record, f)
+            body, f = await self.parse(request, record, "messages")
             try:
                 decision = self.config.rules.decide(f, override=override_for(request.headers))
             except UnknownRoute as exc:
@@ -208,13 +213,7 @@ class Gateway:
         record = self.log.begin(new_record(id=new_request_id(), endpoint="count_tokens"))
         headers = {"x-turnroute-request-id": record["id"], "x-turnroute-route": "gateway"}
         try:
-            body = await self.read_json(request, record)
-            try:
-                validate_count_tokens_request(body)
-            except InvalidRequest as exc:
-                raise InvalidRequestError(str(exc)) from None
-            f = self.features(body, request, "count_tokens")
-            self.describe(record, f)
+            _, f = await self.parse(request, record, "count_tokens")
             record.update(route="gateway", rule="count_tokens", reason="counted locally with tiktoken")
         except GatewayError as exc:
             self.finish(record, t0, exc.status, exc)

@@ -6,6 +6,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Protocol
 
+import httpx
+
 
 @dataclass(frozen=True)
 class Supports:
@@ -59,3 +61,25 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+async def probe_servers(client: httpx.AsyncClient, config: BackendConfig, *, health_path: bool) -> dict[str, Any]:
+    """Reachability of each server without generating: GET /health (mlx_lm.server), else /v1/models."""
+    results = []
+    timeout = config.connect_timeout + 1
+    for url in config.urls:
+        entry: dict[str, Any] = {"url": url}
+        try:
+            resp = None
+            if health_path:
+                base = url[:-3] if url.endswith("/v1") else url
+                resp = await client.get(base + "/health", timeout=timeout)
+            if resp is None or resp.status_code == 404:
+                resp = await client.get(url + "/models", timeout=timeout)
+            entry["ok"] = resp.status_code == 200
+            entry["status"] = resp.status_code
+        except httpx.HTTPError as exc:
+            entry["ok"] = False
+            entry["error"] = type(exc).__name__
+        results.append(entry)
+    return {"ok": all(r["ok"] for r in results), "servers": results}

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Any, AsyncIterator
 
-from gateway.backends.base import BackendConfig
+from gateway.backends.base import BackendConfig, probe_servers
 from gateway.errors import (
     BackendFailed,
     BackendRejected,
@@ -131,19 +131,8 @@ class LiteLLMBackend:
         """LM Studio answers GET /v1/models without loading or generating anything."""
         import httpx
 
-        results = []
-        async with httpx.AsyncClient(timeout=self.config.connect_timeout + 1) as client:
-            for url in self.config.urls:
-                entry: dict[str, Any] = {"url": url}
-                try:
-                    resp = await client.get(url + "/models")
-                    entry["ok"] = resp.status_code == 200
-                    entry["status"] = resp.status_code
-                except httpx.HTTPError as exc:
-                    entry["ok"] = False
-                    entry["error"] = type(exc).__name__
-                results.append(entry)
-        return {"ok": all(r["ok"] for r in results), "servers": results}
+        async with httpx.AsyncClient() as client:
+            return await probe_servers(client, self.config, health_path=False)
 
     async def aclose(self) -> None:
         return None

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 import httpx
 import orjson
 
-from gateway.backends.base import BackendConfig
+from gateway.backends.base import BackendConfig, probe_servers
 from gateway.errors import (
     BackendFailed,
     BackendRejected,
@@ -123,22 +123,7 @@ class OpenAIHTTPBackend:
             await asyncio.shield(resp.aclose())
 
     async def health(self) -> dict[str, Any]:
-        """GET /health (mlx_lm.server) or /v1/models: reachability without generation."""
-        results = []
-        for url in self.config.urls:
-            base = url[:-3] if url.endswith("/v1") else url
-            entry: dict[str, Any] = {"url": url}
-            try:
-                resp = await self._client.get(base + "/health", timeout=self.config.connect_timeout + 1)
-                if resp.status_code == 404:
-                    resp = await self._client.get(url + "/models", timeout=self.config.connect_timeout + 1)
-                entry["ok"] = resp.status_code == 200
-                entry["status"] = resp.status_code
-            except httpx.HTTPError as exc:
-                entry["ok"] = False
-                entry["error"] = type(exc).__name__
-            results.append(entry)
-        return {"ok": all(r["ok"] for r in results), "servers": results}
+        return await probe_servers(self._client, self.config, health_path=True)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -18,7 +18,9 @@ from typing import Any
 
 import orjson
 
-BILLING_PREFIX = "x-anthropic-billing-header:"
+from router.features import BILLING_PREFIX
+from router.features import parse_billing_header as _parse_header_text
+
 IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
 DOCUMENT_PLACEHOLDER = "[document omitted: this backend does not accept documents]"
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
@@ -39,15 +41,6 @@ class TranslateOptions:
 
 
 # ---------------------------------------------------------------------------- system
-def _parse_header_text(text: str) -> dict:
-    fields: dict[str, str] = {}
-    for part in text[len(BILLING_PREFIX):].split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip():
-            fields[key.strip()] = value.strip()
-    return fields
-
-
 def parse_billing_header(system: Any) -> dict:
     """Fields of the ``x-anthropic-billing-header:`` system block (cc_version, cc_entrypoint…)."""
     if isinstance(system, str):
