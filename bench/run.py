@@ -398,7 +398,7 @@ class Bench:
         self.stats[t.name].requests += n
         return lat, ttfb, ttft
 
-    async def concurrent(self, t: peers.Target, workers: int, seconds: float) -> float:
+    async def concurrent(self, t: peers.Target, workers: int, seconds: float) -> tuple[float, int]:
         reqs = self.reqs[(t.name, False)]
         done = 0
         stop_at = time.perf_counter() + seconds
@@ -429,7 +429,7 @@ class Bench:
         await asyncio.gather(*(worker(k) for k in range(workers)))
         el = time.perf_counter() - t0
         self.stats[t.name].requests += done
-        return done / el if el > 0 else 0.0
+        return (done / el if el > 0 else 0.0), done
 
     async def round(self, rnd: int) -> None:
         live = self.live()
@@ -441,9 +441,9 @@ class Bench:
             k0 = sum(os.times()[:2])
             c0 = cpu_seconds(pid)
             lat, _, _ = await self.sequential(t, self.a.seq, False)
-            rps = await self.concurrent(t, self.a.concurrency, self.a.conc_seconds)
+            rps, n_conc = await self.concurrent(t, self.a.concurrency, self.a.conc_seconds)
             c1 = cpu_seconds(pid)
-            n_ns = len(lat) + round(rps * self.a.conc_seconds)
+            n_ns = len(lat) + n_conc
             slat, sttfb, sttft = await self.sequential(t, self.a.streams, True)
             c2 = cpu_seconds(pid)
             kcpu = sum(os.times()[:2]) - k0

@@ -24,6 +24,7 @@ from gateway.errors import GatewayError, InvalidRequestError, RequestTooLarge, e
 from gateway.logs import RequestLog, default_log_path, new_record
 from gateway.metrics import Metrics
 from gateway.pipeline import Run, call_with_fallback, new_request_id, override_for
+from gateway.prefill import PrefillGate
 from gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
 from gateway.protocol.stream import error_event
 from gateway.sseresponse import SSEResponse
@@ -53,6 +54,7 @@ class Gateway:
                               log_prompts=config.log.prompts)
         self.metrics = Metrics()
         self.memory = TurnMemory()
+        self.gate = PrefillGate()
         self.watcher: ConfigWatcher | None = None
         self._retired: list[Backend] = []
 
@@ -139,7 +141,8 @@ class Gateway:
                 raise InvalidRequestError(str(exc)) from None
             record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
             headers["x-turnroute-rule"] = decision.rule
-            attempt = await call_with_fallback(body, f, decision, self.backends, stream=f.stream, record=record)
+            attempt = await call_with_fallback(body, f, decision, self.backends, stream=f.stream, record=record,
+                                                gate=self.gate)
         except GatewayError as exc:
             fallbacks = getattr(exc, "fallbacks", None)
             if fallbacks:

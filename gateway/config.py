@@ -94,7 +94,7 @@ class _Reader:
 
 
 BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "timeout", "supports", "api_key_env",
-                "description"}
+                "description", "one_prefill_per_session"}
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 
@@ -130,6 +130,9 @@ def _backend(r: _Reader, name: str, node: Any) -> BackendConfig:
         connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, 2.0),
         read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, 600.0),
         supports=sup, api_key_env=r.typed(node, "api_key_env", f"{path}.api_key_env", str, None),
+        # On by default for direct servers (mlx_lm.server), whose batching does not share prefixes.
+        one_prefill_per_session=r.typed(node, "one_prefill_per_session", f"{path}.one_prefill_per_session",
+                                        bool, kind == "openai"),
         line=_line(node))
 
 

@@ -14,12 +14,14 @@ from typing import Any, AsyncIterator
 
 from gateway.backends.base import Backend
 from gateway.errors import BackendRejected, BackendUnavailable, GatewayError
+from gateway.prefill import PrefillGate
 from gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
 from gateway.protocol.request import json_schema_of
 from router import Decision, Features
 from router.ids import mint_tool_id
 
 OVERRIDE_HEADER = "x-turnroute-route"
+_NO_GATE = PrefillGate(max_keys=1)
 
 
 def new_request_id() -> str:
@@ -62,7 +64,7 @@ class Attempt:
 
 async def call_with_fallback(body: dict[str, Any], features: Features, decision: Decision,
                              backends: dict[str, Backend], *, stream: bool,
-                             record: dict[str, Any]) -> Attempt:
+                             record: dict[str, Any], gate: PrefillGate | None = None) -> Attempt:
     """Try the decided backend, then each fallback, until one accepts the request.
 
     A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
@@ -80,15 +82,16 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
         payload = to_openai(body, opts)
         record["backend_model"] = opts.model
         stripped = features.has_tools and (opts.strip_tools or not opts.tools)
+        session = features.session_id
         try:
-            if stream:
-                chunks = backend.stream(payload, session_id=features.session_id)
-                first = await anext(chunks, None)
-                attempt = Attempt(backend, first, chunks, fallbacks, stripped, opts)
-            else:
-                resp = await backend.complete(payload, session_id=features.session_id)
-                attempt = Attempt(backend, resp, None, fallbacks, stripped, opts)
-            return attempt
+            async with (gate or _NO_GATE).hold(backend.config.url_for(session), session,
+                                               backend.config.one_prefill_per_session):
+                if stream:
+                    chunks = backend.stream(payload, session_id=session)
+                    first = await anext(chunks, None)
+                    return Attempt(backend, first, chunks, fallbacks, stripped, opts)
+                resp = await backend.complete(payload, session_id=session)
+                return Attempt(backend, resp, None, fallbacks, stripped, opts)
         except (BackendUnavailable, BackendRejected) as exc:
             retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"
             if not retryable or i == len(order) - 1:

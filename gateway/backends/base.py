@@ -31,6 +31,7 @@ class BackendConfig:
     read_timeout: float = 600.0
     supports: Supports = field(default_factory=Supports)
     api_key_env: str | None = None  # name of an env var holding the backend key (never the key)
+    one_prefill_per_session: bool = False  # serialise a session's prefills on one server (MLX)
     line: int | None = None         # where it is declared, for messages
 
     @property

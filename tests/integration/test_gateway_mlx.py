@@ -103,3 +103,21 @@ def test_title_generation_on_real_mlx_is_valid_json(client):
             "thinking": {"type": "disabled"}})
     data = json.loads(msg.content[0].text)       # a random model's junk still becomes {"title": …}
     assert set(data) == {"title"} and isinstance(data["title"], str) and data["title"]
+
+
+def test_mlx_tools_profile_sends_tool_turns_to_a_tool_capable_mlx(mlx_tool_server, tmp_path):
+    """config/mlx-tools.yaml: MLX serves a tool-capable model, so tool turns stay on MLX with tools."""
+    cfg = gateway_config({
+        "mlx": openai_backend(mlx_tool_server.url, model="default_model", tools=True, max_output_tokens=8),
+        "lmstudio": openai_backend("http://127.0.0.1:9/v1", type="litellm", model="lm_studio/x"),
+    }, log_path=tmp_path / "requests.jsonl", profile="mlx-tools.yaml")
+    tools = [{"name": "Edit", "description": "Edit a file", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}}}}]
+    with Gateway(cfg, tmp_path) as gw:
+        client = anthropic.Anthropic(base_url=gw.base, api_key="sk-test", max_retries=0)
+        msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=20000, system=SYSTEM, tools=tools,
+                                     messages=[{"role": "user", "content": "edit main.py to add logging"}])
+        assert msg.content and msg.stop_reason in ("end_turn", "tool_use")
+        rec = gw.wait_records(1)[-1]
+        assert rec["route"] == "mlx" and rec["tools"] == 1 and rec["tools_stripped"] is False
+        assert rec["status"] == 200 and rec["prompt_tokens"] > 0

@@ -114,3 +114,29 @@ def test_metrics_and_ui_of_a_live_gateway(two):
     recent = httpx.get(gw.base + "/api/recent").json()
     assert recent["records"][-1]["rule"] == "all-to-mlx"
     assert httpx.get(gw.base + "/ui").status_code == 200
+
+
+@pytest.mark.parametrize("same_session", [True, False])
+def test_one_prefill_at_a_time_per_session_on_a_direct_server(two, same_session):
+    """mlx_lm.server slows every prefill it runs concurrently; a session's second request waits
+    for the first one's first token, while other sessions are never held back."""
+    import threading
+
+    gw, _, a, _ = two
+    a.script(Reply(text="first", delay=1.0), Reply(text="second", delay=1.0))
+    results = []
+
+    def send(session):
+        r = post(gw, {"model": "m", "max_tokens": 50, "stream": True, "messages": Q},
+                 headers={"x-claude-code-session-id": session})
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=send, args=("s1" if same_session else f"s{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.1)
+    for t in threads:
+        t.join(30)
+    assert results == [200, 200]
+    gap = a.requests[1].at - a.requests[0].at
+    assert (gap >= 0.9) if same_session else (gap < 0.6), gap

@@ -19,9 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def gateway_config(backends: dict[str, dict[str, Any]], *, rules: list | None = None,
-                   default: dict | None = None, log_path: Path, extra: dict | None = None) -> dict:
-    """A config dict: the given backends, the shipped routing sections unless rules are given."""
-    shipped = yaml.safe_load((REPO / "config" / "turnroute.yaml").read_text())
+                   default: dict | None = None, log_path: Path, extra: dict | None = None,
+                   profile: str = "turnroute.yaml") -> dict:
+    """A config dict: the given backends, a shipped profile's routing sections unless rules are given."""
+    shipped = yaml.safe_load((REPO / "config" / profile).read_text())
     doc: dict[str, Any] = {"log": {"path": str(log_path)}, "backends": backends}
     if rules is None:
         for key in ("aliases", "markers", "intents", "rules", "default"):
