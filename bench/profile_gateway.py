@@ -69,6 +69,27 @@ async def wait_ready(port: int, data: bytes, timeout: float = 60) -> bool:
     return False
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """tid -> (comm, utime+stime seconds) for every thread of every process in pid's tree."""
+    from run import CLK, proc_tree
+    out = {}
+    for p in proc_tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/stat", "rb") as fh:
+                    st = fh.read()
+            except OSError:
+                continue
+            comm = st[st.find(b"(") + 1:st.rfind(b")")].decode(errors="replace")
+            f = st[st.rfind(b")") + 2:].split()
+            out[int(tid)] = (f"{p}/{comm}", (int(f[11]) + int(f[12])) / CLK)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--route", default="mlx", choices=["mlx", "lmstudio"])
@@ -99,10 +120,19 @@ def main() -> int:
             if not asyncio.run(wait_ready(gport, plain)):
                 print("gateway did not come up:", gw.log_tail(800))
                 return 1
+            from run import wait_quiet
+            print(f"gateway quiet after {wait_quiet(gw.pid):.1f} s (background imports)")
+            before = thread_cpu(gw.pid)
             t0 = time.perf_counter()
             n = asyncio.run(drive(gport, reqs, a.seconds, a.workers, a.stream))
             el = time.perf_counter() - t0
+            after = thread_cpu(gw.pid)
             print(f"{n} requests in {el:.1f} s = {n / el:.0f} req/s under cProfile")
+            print("CPU by thread during load (ms per request; cProfile only sees the thread it runs in):")
+            for tid, (name, c) in sorted(after.items(), key=lambda kv: -(kv[1][1] - before.get(kv[0], ("", 0))[1])):
+                d = c - before.get(tid, ("", 0.0))[1]
+                if d > 0:
+                    print(f"  tid {tid:>7} {name:<28} {d * 1000 / max(n, 1):7.3f} ms/req")
         finally:
             if gw.alive():
                 os.killpg(gw.pid, signal.SIGINT)

@@ -102,6 +102,17 @@ def rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def wait_quiet(pid: int, max_s: float = 20.0, window: float = 0.5, busy: float = 0.05) -> float:
+    """Block until the tree uses < busy CPU-s per CPU-s over a window (background imports done)."""
+    t0 = time.perf_counter()
+    for _ in range(int(max_s / window) + 1):
+        c0 = cpu_seconds(pid)
+        time.sleep(window)
+        if (cpu_seconds(pid) - c0) / window < busy or time.perf_counter() - t0 > max_s:
+            break
+    return time.perf_counter() - t0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((peers.LOOPBACK, 0))
@@ -350,7 +361,8 @@ class Bench:
                 t.proc.stop()
                 continue
             self.startup[t.name] = r
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
+            wait_quiet(t.proc.pid)   # background work after the first answer (lazy imports)
             self.idle_rss[t.name] = rss_mb(t.proc.pid)
             self.log(f"{t.name} up in {r:.2f} s on :{t.port}, RSS {self.idle_rss[t.name]:.0f} MB")
 

@@ -195,7 +195,7 @@ class Gateway:
             yield encode_event(*error_event(exc.envelope()))
         except (asyncio.CancelledError, GeneratorExit):
             status, error = 499, None
-            record["error"] = "client_disconnected"
+            record["error"] = "client_disconnect"
             raise
         except Exception as exc:
             log.exception("request %s failed mid-stream", record["id"])

@@ -250,5 +250,11 @@ def test_response_headers_and_a_log_line_without_secrets(client, fakes, gw):
     rec = next(r for r in gw.wait_records(1) if r["id"] == rid)
     assert (rec["prompt_tokens"], rec["cached_tokens"], rec["output_tokens"]) == (120, 100, 1)
     assert rec["intent"] == "analysis" and rec["tools"] == 2 and rec["tools_stripped"] is True
-    everything = gw.log_path.read_text() + gw.output()
-    assert SECRET not in everything and "SECRETSECRET" not in everything
+    # Bearer tokens (ANTHROPIC_AUTH_TOKEN), on a failing request too.
+    bearer = "Bearer sk-ant-oat01-TOKENTOKENTOKEN-987654"
+    bad = httpx.post(gw.base + "/v1/messages", headers={"authorization": bearer}, content=b"{oops")
+    assert bad.status_code == 400
+    gw.wait_records(1)
+    everything = gw.log_path.read_text() + gw.output() + httpx.get(gw.base + "/api/recent").text \
+        + httpx.get(gw.base + "/metrics").text
+    assert SECRET not in everything and "SECRETSECRET" not in everything and "TOKENTOKEN" not in everything

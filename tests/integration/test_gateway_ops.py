@@ -63,7 +63,7 @@ def test_client_disconnect_cancels_upstream_and_is_logged_499(two):
                 break          # read the first bytes, then hang up
     assert wait_until(lambda: any(rec["status"] == 499 for rec in gw.records()))
     rec = [r for r in gw.records() if r["status"] == 499][0]
-    assert rec["error"] == "client_disconnected" and rec["route"] == "mlx" and rec["latency_ms"] < 4000
+    assert rec["error"] == "client_disconnect" and rec["route"] == "mlx" and rec["latency_ms"] < 4000
 
 
 def test_fallback_when_the_first_backend_is_down(tmp_path):
