@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     records = logs_cli.filter_records(logs_cli.read_records(path), route=args.route, session=args.session,
                                       since=args.since, errors=args.errors)
     if args.stats:
-        print(logs_cli.format_stats(logs_cli.compute_stats(records)))
+        from gateway.logstats import compute_stats, format_stats
+
+        print(format_stats(compute_stats(records)))
         return 0
     records = list(records)
     if args.limit:

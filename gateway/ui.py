@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.logs import RequestLog
-from gateway.logs_cli import compute_stats
+from gateway.logstats import compute_stats
 
 __all__ = ["make_ui_router", "UI_HTML"]
 

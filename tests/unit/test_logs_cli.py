@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from gateway.logs import RequestLog, new_record
-from gateway.logs_cli import (compute_stats, filter_records, follow, format_stats, format_table,
-                              last_for_session, parse_since, percentile, read_records)
+from gateway.logs_cli import filter_records, follow, format_table, last_for_session, parse_since, read_records
+from gateway.logstats import compute_stats, format_stats, percentile
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_log.jsonl"
 A = "a1b2c3d4-1111-4111-8111-111111111111"
