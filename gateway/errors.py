@@ -94,8 +94,13 @@ def envelope_bytes(error_type: str, message: str) -> bytes:
 
 
 def status_for_upstream(status: int) -> int:
-    """Map an upstream HTTP status onto the status the gateway answers with."""
-    if status in (401, 403, 404, 413, 429):
+    """Map an upstream HTTP status onto the status the gateway answers with.
+
+    A backend's 401/403/404 is the *gateway's* configuration problem (wrong key or model name),
+    not the client's: passing it through would make Claude Code think its own key is bad, so it
+    becomes a 400 carrying the backend's message. 413 and 429 keep their meaning (429 is retried).
+    """
+    if status in (413, 429):
         return status
     if status == 503 or status == 529:
         return 529
