@@ -231,8 +231,8 @@ class Stats:
     ttfb: list[list[float]] = field(default_factory=list)
     ttft: list[list[float]] = field(default_factory=list)
     ttlb: list[list[float]] = field(default_factory=list)
-    cpu_req: list[float] = field(default_factory=list)        # seconds per non-stream request
-    cpu_stream: list[float] = field(default_factory=list)
+    cpu_ns: list[float] = field(default_factory=lambda: [0.0, 0])   # [CPU s, non-stream requests]
+    cpu_st: list[float] = field(default_factory=lambda: [0.0, 0])   # [CPU s, streams]
     errors: int = 0
     last_error: str = ""
     requests: int = 0
@@ -464,10 +464,11 @@ class Bench:
             st.ttfb.append(sttfb)
             st.ttft.append(sttft)
             st.ttlb.append(slat)
-            if n_ns:
-                st.cpu_req.append((c1 - c0) / n_ns)
-            if slat:
-                st.cpu_stream.append((c2 - c1) / len(slat))
+            # summed over rounds (not a median of per-round ratios): /proc ticks are 10 ms
+            st.cpu_ns[0] += c1 - c0
+            st.cpu_ns[1] += n_ns
+            st.cpu_st[0] += c2 - c1
+            st.cpu_st[1] += len(slat)
             p50 = statistics.median(lat) * 1000 if lat else float("nan")
             self.log(f"round {rnd + 1} {t.name:<18} p50 {p50:7.2f} ms  {rps:7.1f} req/s  "
                      f"TTLB p50 {statistics.median(slat) * 1000 if slat else float('nan'):7.2f} ms  "
@@ -586,8 +587,8 @@ def compute(b: Bench) -> list[Row]:
         for attr, xs, ds in (("ttfb", s.ttfb, d.ttfb), ("ttft", s.ttft, d.ttft), ("ttlb", s.ttlb, d.ttlb)):
             setattr(r, attr, pct([x for v in xs for x in v], 50) * 1000)
             setattr(r, "add_" + attr, per_round(xs, ds))
-        r.cpu_req = med(s.cpu_req) * 1000
-        r.cpu_stream = med(s.cpu_stream) * 1000
+        r.cpu_req = s.cpu_ns[0] / s.cpu_ns[1] * 1000 if s.cpu_ns[1] else float("nan")
+        r.cpu_stream = s.cpu_st[0] / s.cpu_st[1] * 1000 if s.cpu_st[1] else float("nan")
         r.rps = med(s.rps)
         rows.append(r)
     return rows
@@ -612,7 +613,7 @@ def table(rows: list[Row]) -> str:
         rps = f"{fmt(r.rps, 0)} ({fmt_ratio(r.rps / d.rps if d.rps else float('nan'))})"
         out.append(f"| {r.label} | {cell(r.add50, r.p50)} | {cell(r.add99, r.p99)} | "
                    f"{cell(r.add_ttfb, r.ttfb)} | {cell(r.add_ttft, r.ttft)} | {cell(r.add_ttlb, r.ttlb)} | "
-                   f"{fmt(r.cpu_req)} | {fmt(r.cpu_stream)} | {rps} | {fmt(r.rss_idle, 0)} | "
+                   f"{fmt(r.cpu_req, 3 if r.cpu_req < 0.1 else 2)} | {fmt(r.cpu_stream, 3 if r.cpu_stream < 0.1 else 2)} | {rps} | {fmt(r.rss_idle, 0)} | "
                    f"{fmt(r.rss_after, 0)} | {fmt(r.startup)} |")
     notes = [f"- {r.label}: {md_cell(r.note)}" for r in rows if r.note and r.p50 == r.p50]
     return "\n".join(out) + ("\n\n" + "\n".join(notes) if notes else "")
@@ -673,13 +674,23 @@ def machine() -> dict:
     return {"nproc": os.cpu_count(), "cpu": cpu, "mem": mem, "kernel": platform.release()}
 
 
+def _ver(pkg: str) -> str:
+    import importlib.metadata as md
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "-"
+
+
 def versions(b: Bench) -> list[str]:
     m = machine()
     tv = peers.turnroute_version()
     out = [f"- date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
            f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem']} RAM, Linux {m['kernel']}",
            f"- python: {platform.python_version()} (client, fake backend, turnroute)",
-           f"- turnroute: {tv}",
+           f"- turnroute: {tv}; " + ", ".join(f"{p} {_ver(p)}" for p in
+                                                ("fastapi", "starlette", "uvicorn", "httptools", "uvloop",
+                                                 "httpx", "httpcore", "orjson")),
            f"- litellm (turnroute's lmstudio route): {peers.project_litellm_version()}",
            f"- claude-code-router: {peers.ccr_version() or 'not installed'} on node {peers.node_version() or '-'}",
            f"- LiteLLM proxy: litellm {peers.litellm_proxy_version() or 'not installed'} "
@@ -740,6 +751,22 @@ def report(b: Bench, cmd: str, elapsed: float) -> str:
         "`use_chat_completions_url_for_anthropic_messages: true` (otherwise `/v1/messages` for "
         "`openai/*` goes to `/v1/responses`, which local OpenAI-compatible servers lack); default "
         "logging.",
+        "- Between a target's phases the other targets sit idle (LiteLLM proxy keeps a few background "
+        "tasks); every process stays up for the whole run so rounds can alternate.",
+        "",
+        "## Peer install notes",
+        "",
+        "- claude-code-router: `npm install --prefix .cache/bench/ccr @musistudio/claude-code-router` "
+        "works as is; `ccr start` stays in the foreground and serves `/v1/messages` on `PORT`.",
+        "- LiteLLM proxy: `pip install 'litellm[proxy]==<version>'` fails here because the `proxy` extra "
+        "pins a `litellm-proxy==<version>` wheel the index does not carry (and "
+        "`litellm-proxy-extras`/`litellm-enterprise` versions newer than the index has). The proxy "
+        "server ships inside the `litellm` wheel, so `bench/peers.py` falls back to the extra's other "
+        "requirements with those pins dropped. It then needs a master key (refuses to start without "
+        "one) and `use_chat_completions_url_for_anthropic_messages` (see above).",
+        "- Profiling: py-spy 0.4.3 cannot attach to this pyenv-built Python (\"Failed to find python "
+        "version\"); use `bench/profile_gateway.py` (cProfile with a CPU-time clock, plus per-thread "
+        "CPU from /proc).",
         "",
     ]
     return "\n".join(txt)
@@ -765,9 +792,9 @@ def main() -> int:
     a = ap.parse_args()
     q = a.quick
     a.rounds = a.rounds or (2 if q else 3)
-    a.seq = a.seq or (60 if q else 300)
+    a.seq = a.seq or (60 if q else 400)
     a.conc_seconds = a.conc_seconds or (2.0 if q else 6.0)
-    a.streams = a.streams or (15 if q else 60)
+    a.streams = a.streams or (15 if q else 100)
     a.warmup = a.warmup or (20 if q else 50)
     a.targets = [x.strip() for x in a.targets.split(",") if x.strip()]
     cmd = "python " + " ".join(shlex.quote(x) for x in ["bench/run.py", *sys.argv[1:]])

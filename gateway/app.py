@@ -34,6 +34,7 @@ from router import Features, UnknownRoute
 from router.sticky import TurnMemory
 
 log = logging.getLogger("turnroute")
+WARM_IMPORT_DELAY = 3.0
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -251,14 +252,20 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
     gw = Gateway(config, config_path=config_path)
 
     async def lifespan(app: FastAPI):
+        warm = None
         if any(b.config.type == "litellm" for b in gw.backends.values()):
-            warm_import()
+            # Import LiteLLM (seconds of CPU) a little after start-up, so the first requests on
+            # the direct route are not slowed by it holding the GIL; a LiteLLM request that comes
+            # sooner imports it on demand.
+            warm = asyncio.get_running_loop().call_later(WARM_IMPORT_DELAY, warm_import)
         if watch and config_path:
             gw.watcher = ConfigWatcher(config_path, gw.apply)
             gw.watcher.start()
         try:
             yield
         finally:
+            if warm is not None:
+                warm.cancel()
             if gw.watcher:
                 await gw.watcher.stop()
             await gw.aclose()
