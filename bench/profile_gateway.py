@@ -121,6 +121,7 @@ def main() -> int:
                 print("gateway did not come up:", gw.log_tail(800))
                 return 1
             from run import wait_quiet
+            time.sleep(max(0.0, 5.0 - (time.perf_counter() - gw.spawned_at)))  # LiteLLM warm import at 3 s
             print(f"gateway quiet after {wait_quiet(gw.pid):.1f} s (background imports)")
             before = thread_cpu(gw.pid)
             t0 = time.perf_counter()

@@ -113,6 +113,13 @@ def wait_quiet(pid: int, max_s: float = 20.0, window: float = 0.5, busy: float =
     return time.perf_counter() - t0
 
 
+def system_busy() -> float:
+    """Busy CPU seconds of the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        f = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / CLK
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((peers.LOOPBACK, 0))
@@ -251,6 +258,8 @@ class Bench:
         self.after_rss: dict[str, float] = {}
         self.startup: dict[str, float] = {}
         self.master_key = peers.new_master_key()
+        self.foreign = float("nan")
+        self.load0 = self.load1 = "?"
 
     # -- setup
     def log(self, msg: str) -> None:
@@ -361,8 +370,10 @@ class Bench:
                 t.proc.stop()
                 continue
             self.startup[t.name] = r
-            await asyncio.sleep(0.5)
-            wait_quiet(t.proc.pid)   # background work after the first answer (lazy imports)
+            # settle: background work after the first answer (turnroute imports LiteLLM 3 s after
+            # start-up in a thread) must not land in another target's measurements or in "idle"
+            await asyncio.sleep(max(0.5, self.a.settle - (time.perf_counter() - t.proc.spawned_at)))
+            wait_quiet(t.proc.pid)
             self.idle_rss[t.name] = rss_mb(t.proc.pid)
             self.log(f"{t.name} up in {r:.2f} s on :{t.port}, RSS {self.idle_rss[t.name]:.0f} MB")
 
@@ -451,6 +462,7 @@ class Bench:
             st = self.stats[t.name]
             pid = t.proc.pid
             k0 = sum(os.times()[:2])
+            s0, o0, w0 = system_busy(), cpu_seconds(os.getpid()), time.perf_counter()
             c0 = cpu_seconds(pid)
             lat, _, _ = await self.sequential(t, self.a.seq, False)
             rps, n_conc = await self.concurrent(t, self.a.concurrency, self.a.conc_seconds)
@@ -459,6 +471,7 @@ class Bench:
             slat, sttfb, sttft = await self.sequential(t, self.a.streams, True)
             c2 = cpu_seconds(pid)
             kcpu = sum(os.times()[:2]) - k0
+            foreign = ((system_busy() - s0) - (cpu_seconds(os.getpid()) - o0)) / (time.perf_counter() - w0)
             st.lat.append(lat)
             st.rps.append(rps)
             st.ttfb.append(sttfb)
@@ -473,7 +486,8 @@ class Bench:
             self.log(f"round {rnd + 1} {t.name:<18} p50 {p50:7.2f} ms  {rps:7.1f} req/s  "
                      f"TTLB p50 {statistics.median(slat) * 1000 if slat else float('nan'):7.2f} ms  "
                      f"gw CPU {(c1 - c0) / max(1, n_ns) * 1000:5.2f} ms/req  "
-                     f"client CPU {kcpu / max(1, n_ns + len(slat)) * 1000:5.2f} ms/req  errors {st.errors}")
+                     f"client CPU {kcpu / max(1, n_ns + len(slat)) * 1000:5.2f} ms/req  "
+                     f"other procs {foreign:4.2f} CPUs  errors {st.errors}")
             if st.errors > max(20, st.requests // 2):
                 t.unavailable = f"too many errors ({st.errors}): {st.last_error}"
                 self.log(f"  {t.name} dropped: {t.unavailable}")
@@ -490,6 +504,8 @@ class Bench:
             st.requests = 0
 
     async def main(self) -> None:
+        self.sys0, self.own0, self.t0 = system_busy(), cpu_seconds(os.getpid()), time.perf_counter()
+        self.load0 = open("/proc/loadavg").read().split()[0]
         self.define_targets()
         self.build_bodies()
         gc.collect()
@@ -503,6 +519,9 @@ class Bench:
             for t in self.targets:
                 if t.proc is not None and t.proc.alive():
                     self.after_rss[t.name] = rss_mb(t.proc.pid)
+            el = time.perf_counter() - self.t0
+            self.foreign = ((system_busy() - self.sys0) - (cpu_seconds(os.getpid()) - self.own0)) / el
+            self.load1 = open("/proc/loadavg").read().split()[0]
         finally:
             self.stop_all()
 
@@ -686,7 +705,10 @@ def versions(b: Bench) -> list[str]:
     m = machine()
     tv = peers.turnroute_version()
     out = [f"- date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
-           f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem']} RAM, Linux {m['kernel']}",
+           f"- other load on the machine during the run: {fmt(b.foreign)} CPUs busy with processes outside "
+        f"the benchmark on average (load average {b.load0} at start, {b.load1} at end); the machine "
+        "is shared with other work, so treat single-digit-percent differences as noise",
+        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem']} RAM, Linux {m['kernel']}",
            f"- python: {platform.python_version()} (client, fake backend, turnroute)",
            f"- turnroute: {tv}; " + ", ".join(f"{p} {_ver(p)}" for p in
                                                 ("fastapi", "starlette", "uvicorn", "httptools", "uvloop",
@@ -784,6 +806,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int)
     ap.add_argument("--phase-timeout", type=float, default=90.0)
     ap.add_argument("--startup-timeout", type=float, default=120.0)
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="min seconds from a target's spawn before it is considered idle")
     ap.add_argument("--targets", default="direct,turnroute_mlx,turnroute_litellm,ccr,litellm_proxy")
     ap.add_argument("--no-install", action="store_true", help="do not install missing peers")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks.md (default: full runs)")
