@@ -84,3 +84,20 @@ def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace,
             edit = [r for r in gw.records()[before:] if r["turn"] in ("prompt", "tool_result")]
             assert edit and all(r["route"] == "lmstudio" for r in edit), edit
             assert {r["turn"] for r in edit} == {"prompt", "tool_result"}
+
+
+def test_context_command_is_answered_locally(claude_code, workspace, tmp_path):
+    """/context makes ~14 count_tokens calls: all answered by the gateway, none reach a backend
+    (a 404 there would make Claude Code send full-prefill max_tokens: 1 calls instead)."""
+    cwd, home = workspace
+    with FakeOpenAI() as lms, FakeOpenAI() as mlx:
+        cfg = gateway_config({"mlx": openai_backend(mlx.url, tools=False),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, result = run_claude(claude_code, gw.base, "/context", cwd=cwd, home=home, timeout=180)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            recs = gw.wait_records(5)
+            assert len(recs) >= 5 and all(r["endpoint"] == "count_tokens" and r["status"] == 200 for r in recs)
+            assert all(isinstance(r["est_tokens"], int) and r["est_tokens"] > 0 for r in recs)
+            assert not mlx.requests and not lms.requests
