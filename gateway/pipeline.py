@@ -119,7 +119,8 @@ class Run:
         self.converter = StreamConverter(
             model=features.model, input_tokens=features.input_tokens or 0,
             mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body),
-            clamped=bool(limit and isinstance(asked, int) and asked > limit))
+            clamped=bool(limit and isinstance(asked, int) and asked > limit),
+            stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)))
 
     def mark_first_token(self) -> None:
         if self.record.get("ttft_ms") is None and self.converter.got_content:

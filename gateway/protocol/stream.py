@@ -57,8 +57,11 @@ class StreamConverter:
 
     def __init__(self, *, model: str, input_tokens: int, mint_id: Callable[[], str],
                  thinking: bool = False, json_schema: dict | None = None,
-                 message_id: str | None = None, clamped: bool = False) -> None:
+                 message_id: str | None = None, clamped: bool = False,
+                 stop_sequences: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.stop_sequences = stop_sequences
+        self.stop_sequence: str | None = None
         # The gateway lowered the client's max_tokens to the backend's limit. A reply cut there is
         # reported as end_turn: Claude Code treats max_tokens as "exceeded the 32k–128k maximum it
         # asked for" and fails the turn, losing an answer the user could simply ask to continue.
@@ -127,6 +130,11 @@ class StreamConverter:
             finish_reason = choice.get("finish_reason")
             if finish_reason:
                 self.finish_reason = finish_reason
+                # vLLM reports the matched stop string as choice.stop_reason, SGLang as matched_stop:
+                # only then can the gateway say which of the client's stop_sequences fired.
+                matched = choice.get("stop_reason", choice.get("matched_stop"))
+                if isinstance(matched, str) and matched in self.stop_sequences:
+                    self.stop_sequence = matched
                 self._end_content(events)
         self.first_token_at_event = not had_content and self.got_content
         return events
@@ -143,13 +151,16 @@ class StreamConverter:
             self.stop_reason = "tool_use"
         else:
             self.stop_reason = _STOP_REASONS.get(self.finish_reason or "", "end_turn")
+            if self.stop_reason == "end_turn" and self.stop_sequence is not None:
+                self.stop_reason = "stop_sequence"
             if self.stop_reason == "max_tokens":
                 self.truncated = True
                 if self.clamped:
                     self.stop_reason = "end_turn"
         events.append(("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+            "delta": {"stop_reason": self.stop_reason,
+                      "stop_sequence": self.stop_sequence if self.stop_reason == "stop_sequence" else None},
             "usage": self._final_usage()}))
         events.append(("message_stop", {"type": "message_stop"}))
         self.first_token_at_event = not had_content and self.got_content

@@ -400,3 +400,21 @@ def test_reply_cut_at_the_gateways_clamp_is_not_a_client_error(clamped, expected
     delta = next(d for n, d in events if n == "message_delta")
     assert delta["delta"]["stop_reason"] == expected
     assert conv.truncated is True
+
+
+@pytest.mark.parametrize("choice_extra, expected", [
+    ({"stop_reason": "END"}, ("stop_sequence", "END")),       # vLLM names the matched stop string
+    ({"matched_stop": "###"}, ("stop_sequence", "###")),      # SGLang
+    ({"stop_reason": None}, ("end_turn", None)),              # EOS: not a stop sequence
+    ({"stop_reason": "other"}, ("end_turn", None)),           # not one the client asked for
+])
+def test_matched_stop_sequence_is_reported(choice_extra, expected):
+    conv = StreamConverter(model="m", input_tokens=5, mint_id=lambda: "toolu_x", stop_sequences=("END", "###"))
+    events = conv.start() + conv.feed({"choices": [{"index": 0, "delta": {"content": "abc"}}]})
+    events += conv.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", **choice_extra}]})
+    events += conv.finish()
+    delta = next(d for n, d in events if n == "message_delta")["delta"]
+    assert (delta["stop_reason"], delta["stop_sequence"]) == expected
+    message = assemble(events)
+    Message.model_validate(message)
+    assert (message["stop_reason"], message["stop_sequence"]) == expected
