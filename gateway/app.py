@@ -191,9 +191,11 @@ class Gateway:
                     yield b"".join(encode_event(n, d) for n, d in events)
             yield b"".join(encode_event(n, d) for n, d in run.finish())
         except GatewayError as exc:
-            # The stream already began: report in-band so the client retries (overloaded) or shows it.
+            # The stream already began, so the error goes in-band. A backend that broke off (5xx,
+            # cut connection) is transient: as overloaded_error Claude Code retries the request.
             status, error = exc.status, exc
-            yield encode_event(*error_event(exc.envelope()))
+            env = envelope("overloaded_error", exc.message) if exc.status >= 500 else exc.envelope()
+            yield encode_event(*error_event(env))
         except (asyncio.CancelledError, GeneratorExit):
             status, error = 499, None
             record["error"] = "client_disconnect"

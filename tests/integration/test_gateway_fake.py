@@ -149,6 +149,7 @@ def test_cut_stream_becomes_an_sse_error_event(client, fakes, gw):
     with pytest.raises(anthropic.APIStatusError) as err:
         ask(client, "explain the cut", stream=True)
     assert "mlx" in str(err.value)
+    assert err.value.body["error"]["type"] == "overloaded_error"     # Claude Code retries these
     rec = gw.wait_records(1)[-1]
     assert rec["status"] == 500 and rec["error"] == "api_error" and rec["route"] == "mlx"
 
