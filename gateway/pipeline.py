@@ -76,7 +76,8 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
     for i, name in enumerate(order):
         backend = backends.get(name)
         if backend is None:
-            fallbacks.append({"backend": name, "error": "not configured"})
+            fallbacks.append({"backend": name, "error": "not configured",
+                              "message": f"backend '{name}' is not configured"})
             continue
         opts = options_for(backend, decision, stream)
         payload = to_openai(body, opts)
@@ -95,7 +96,9 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
         except (BackendUnavailable, BackendRejected) as exc:
             retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"
             if not retryable or i == len(order) - 1:
-                record["fallbacks"] = [f["backend"] for f in fallbacks] or None
+                record["route"] = name
+                if fallbacks:
+                    exc.message += "; tried before: " + "; ".join(f["message"] for f in fallbacks)
                 exc.fallbacks = fallbacks  # type: ignore[attr-defined]
                 raise
             fallbacks.append({"backend": name, "error": type(exc).__name__, "message": exc.message})

@@ -58,7 +58,10 @@ def map_exception(cfg: BackendConfig, exc: Exception) -> GatewayError:
     """Turn a LiteLLM exception into the gateway's error with the right status."""
     name = type(exc).__name__
     msg = str(getattr(exc, "message", None) or exc)
-    msg = msg.replace("litellm.", "")[:600]
+    msg = msg.replace("litellm.", "")
+    while msg.startswith(name + ": "):            # LiteLLM repeats the class name as a prefix
+        msg = msg[len(name) + 2:]
+    msg = msg[:600]
     where = f"backend '{cfg.name}' ({cfg.url})"
     status = getattr(exc, "status_code", None)
     # LiteLLM reports a refused connection as InternalServerError/APIConnectionError "Connection error."

@@ -140,3 +140,17 @@ def test_one_prefill_at_a_time_per_session_on_a_direct_server(two, same_session)
     assert results == [200, 200]
     gap = a.requests[1].at - a.requests[0].at
     assert (gap >= 0.9) if same_session else (gap < 0.6), gap
+
+
+def test_every_backend_down_names_each_one_and_is_retryable(tmp_path):
+    cfg = gateway_config({"lmstudio": openai_backend("http://127.0.0.1:9/v1"),
+                          "mlx": openai_backend("http://127.0.0.1:7/v1", tools=False)},
+                         rules=[{"name": "tools", "route": "lmstudio", "fallback": ["mlx"]}],
+                         log_path=tmp_path / "r.jsonl")
+    with Gateway(cfg, tmp_path) as gw:
+        r = post(gw)
+        assert r.status_code == 529
+        msg = r.json()["error"]["message"]
+        assert "127.0.0.1:9" in msg and "127.0.0.1:7" in msg
+        rec = gw.wait_records(1)[-1]
+        assert (rec["route"], rec["fallbacks"], rec["status"]) == ("mlx", ["lmstudio"], 529)
