@@ -199,14 +199,15 @@ def _fit(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def format_table(records: Iterable[Record]) -> str:
-    """Aligned plain-text table (fits 120 columns); columns shrink to their content."""
+def format_table(records: Iterable[Record], *, fixed: bool = False) -> str:
+    """Aligned plain-text table (fits 120 columns); columns shrink to their content unless
+    `fixed` (every column at its cap, so rows printed one by one in `logs -f` line up)."""
     rows = [_row(r) for r in records]
     if not rows:
         return "no requests"
     widths = []
     for i, (head, cap, _) in enumerate(_COLUMNS):
-        widths.append(min(cap, max(len(head), *(len(r[i]) for r in rows))))
+        widths.append(cap if fixed else min(cap, max(len(head), *(len(r[i]) for r in rows))))
     lines = []
     for cells in [[c[0] for c in _COLUMNS], *rows]:
         out = []
@@ -219,7 +220,7 @@ def format_table(records: Iterable[Record]) -> str:
 
 def format_record_line(rec: Record) -> str:
     """One table row without header (for ``logs -f``)."""
-    return format_table([rec]).split("\n", 1)[1]
+    return format_table([rec], fixed=True).split("\n", 1)[1]
 
 
 # --------------------------------------------------------------------------- follow / tail

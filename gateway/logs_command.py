@@ -64,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
         for rec in records:
             sys.stdout.write(orjson.dumps(rec).decode() + "\n")
     elif records:
-        print(logs_cli.format_table(records))
-    elif not args.follow:
+        print(logs_cli.format_table(records, fixed=args.follow))
+    elif args.follow:
+        print(logs_cli.format_table([{}], fixed=True).split("\n", 1)[0])
+    else:
         print(f"no requests in {path}" + (" matching the filters" if any(
             (args.route, args.session, args.since, args.errors)) else ""))
     if args.follow:
