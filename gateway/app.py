@@ -66,6 +66,9 @@ class Gateway:
             old = self.backends.get(name)
             backends[name] = old if old is not None and old.config == cfg else build_backend(cfg)
         self._retired += [b for n, b in self.backends.items() if backends.get(n) is not b]
+        for section in ("host", "port", "log"):
+            if getattr(config, section) != getattr(self.config, section):
+                log.warning("config: a change to %s takes effect after a restart", section)
         self.backends = backends
         self.config = config
 
