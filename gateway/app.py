@@ -11,6 +11,7 @@ import logging
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
@@ -23,11 +24,11 @@ from gateway.config import Config, ConfigWatcher
 from gateway.errors import GatewayError, InvalidRequestError, RequestTooLarge, envelope, envelope_bytes
 from gateway.logs import RequestLog, default_log_path, new_record
 from gateway.metrics import Metrics
-from gateway.pipeline import Run, call_with_fallback, new_request_id, override_for
+from gateway.pipeline import Attempt, Run, call_with_fallback, new_request_id, override_for
 from gateway.prefill import PrefillGate
 from gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
 from gateway.protocol.stream import error_event
-from gateway.sseresponse import SSEResponse
+from gateway.sseresponse import ClientGone, SSEResponse, close_quietly, until_disconnect
 from gateway.tokens import TokenCounter
 from gateway.ui import make_ui_router
 from router import Features, UnknownRoute
@@ -35,6 +36,11 @@ from router.sticky import TurnMemory
 
 log = logging.getLogger("turnroute")
 WARM_IMPORT_DELAY = 3.0
+
+
+def header_value(text: str) -> str:
+    """HTTP header values are Latin-1: a rule named outside ASCII is sent percent-encoded."""
+    return text if text.isascii() else quote(text, safe=" -_.:/()")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -49,9 +55,8 @@ class Gateway:
         self.config_path = config_path
         self.backends: dict[str, Backend] = {n: build_backend(c) for n, c in config.backends.items()}
         self.tokens = TokenCounter()
-        path = config.log.path or default_log_path()
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.log = RequestLog(Path(path).expanduser(), max_bytes=config.log.max_bytes, keep=config.log.keep,
+        path = Path(config.log.path).expanduser() if config.log.path else default_log_path()
+        self.log = RequestLog(path, max_bytes=config.log.max_bytes, keep=config.log.keep,
                               log_prompts=config.log.prompts)
         self.metrics = Metrics()
         self.memory = TurnMemory()
@@ -65,12 +70,27 @@ class Gateway:
         for name, cfg in config.backends.items():
             old = self.backends.get(name)
             backends[name] = old if old is not None and old.config == cfg else build_backend(cfg)
-        self._retired += [b for n, b in self.backends.items() if backends.get(n) is not b]
+        for b in [b for n, b in self.backends.items() if backends.get(n) is not b]:
+            self._retire(b)
         for section in ("host", "port", "log"):
             if getattr(config, section) != getattr(self.config, section):
                 log.warning("config: a change to %s takes effect after a restart", section)
         self.backends = backends
         self.config = config
+
+    def _retire(self, backend: Backend) -> None:
+        """Close a replaced backend's connection pool once requests it is serving have had time to end."""
+        self._retired.append(backend)
+
+        async def later() -> None:
+            await asyncio.sleep(backend.config.read_timeout + 5)
+            if backend in self._retired:
+                self._retired.remove(backend)
+                await backend.aclose()
+        try:
+            asyncio.get_running_loop().create_task(later())
+        except RuntimeError:      # no loop (e.g. applied from a test): closed at shutdown
+            pass
 
     async def aclose(self) -> None:
         for b in [*self.backends.values(), *self._retired]:
@@ -137,6 +157,7 @@ class Gateway:
         t0 = time.perf_counter()
         record = self.log.begin(new_record(id=new_request_id(), endpoint="messages"))
         headers = {"x-turnroute-request-id": record["id"]}
+        attempt: Attempt | None = None
         try:
             body, f = await self.parse(request, record, "messages")
             try:
@@ -144,9 +165,18 @@ class Gateway:
             except UnknownRoute as exc:
                 raise InvalidRequestError(str(exc)) from None
             record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
-            headers["x-turnroute-rule"] = decision.rule
-            attempt = await call_with_fallback(body, f, decision, self.backends, stream=f.stream, record=record,
-                                                gate=self.gate)
+            headers["x-turnroute-rule"] = header_value(decision.rule)
+            attempt = await until_disconnect(request, call_with_fallback(
+                body, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate))
+            self.served(record, headers, f, attempt)
+            run = Run(body, f, decision, attempt, record, t0)
+            if f.stream:
+                return SSEResponse(self.sse(run), headers=headers)
+            message = run.complete_message()
+        except ClientGone:
+            record["error"] = "client_disconnect"
+            self.finish(record, t0, 499)
+            return Response(status_code=499)
         except GatewayError as exc:
             fallbacks = getattr(exc, "fallbacks", None)
             if fallbacks:
@@ -155,10 +185,16 @@ class Gateway:
             return json_response(exc.envelope(), exc.status, headers)
         except Exception as exc:  # the gateway never crashes on a request
             log.exception("request %s failed", record["id"])
+            if attempt is not None and attempt.chunks is not None:
+                await close_quietly(attempt.chunks)
             self.finish(record, t0, 500, exc)
             return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
                                  500, headers)
+        self.finish(record, t0, 200)
+        return json_response(message, 200, headers)
 
+    def served(self, record: dict[str, Any], headers: dict[str, str], f: Features, attempt: Attempt) -> None:
+        """Record which backend answered (after any fallback) and remember it for the turn."""
         used = attempt.backend.name
         record.update(route=used, fallbacks=[x["backend"] for x in attempt.fallbacks],
                       tools_stripped=attempt.tools_stripped)
@@ -167,17 +203,6 @@ class Gateway:
                 f"{x['backend']} ({x['error']})" for x in attempt.fallbacks)
         headers["x-turnroute-route"] = used
         self.memory.remember_features(f, used)
-        run = Run(body, f, decision, attempt, record, t0)
-        if not f.stream:
-            try:
-                message = run.complete_message()
-            except Exception as exc:
-                log.exception("request %s: converting the answer failed", record["id"])
-                self.finish(record, t0, 500, exc)
-                return json_response(envelope("api_error", f"turnroute could not convert the answer: {exc}"), 500, headers)
-            self.finish(record, t0, 200)
-            return json_response(message, 200, headers)
-        return SSEResponse(self.sse(run), headers=headers)
 
     async def sse(self, run: Run) -> AsyncIterator[bytes]:
         record, t0 = run.record, run.t0
@@ -209,12 +234,7 @@ class Gateway:
             yield encode_event(*error_event(envelope("api_error", f"turnroute internal error: {exc}")))
         finally:
             if run.attempt.chunks is not None:
-                closer = getattr(run.attempt.chunks, "aclose", None)
-                if closer:
-                    try:
-                        await asyncio.shield(closer())
-                    except BaseException:
-                        pass
+                await close_quietly(run.attempt.chunks)
             self.finish(record, t0, status, error)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -227,6 +247,11 @@ class Gateway:
         except GatewayError as exc:
             self.finish(record, t0, exc.status, exc)
             return json_response(exc.envelope(), exc.status, headers)
+        except Exception as exc:
+            log.exception("count_tokens %s failed", record["id"])
+            self.finish(record, t0, 500, exc)
+            return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
+                                 500, headers)
         self.finish(record, t0, 200)
         return json_response({"input_tokens": f.input_tokens}, 200, headers)
 

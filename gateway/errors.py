@@ -49,10 +49,6 @@ class InvalidRequestError(GatewayError):
     status = 400
 
 
-class NotFoundError(GatewayError):
-    status = 404
-
-
 class RequestTooLarge(GatewayError):
     status = 413
 

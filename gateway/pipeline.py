@@ -21,7 +21,6 @@ from router import Decision, Features
 from router.ids import mint_tool_id
 
 OVERRIDE_HEADER = "x-turnroute-route"
-_NO_GATE = PrefillGate(max_keys=1)
 
 
 def new_request_id() -> str:
@@ -64,7 +63,7 @@ class Attempt:
 
 async def call_with_fallback(body: dict[str, Any], features: Features, decision: Decision,
                              backends: dict[str, Backend], *, stream: bool,
-                             record: dict[str, Any], gate: PrefillGate | None = None) -> Attempt:
+                             record: dict[str, Any], gate: PrefillGate) -> Attempt:
     """Try the decided backend, then each fallback, until one accepts the request.
 
     A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
@@ -85,8 +84,10 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
         stripped = features.has_tools and (opts.strip_tools or not opts.tools)
         session = features.session_id
         try:
-            async with (gate or _NO_GATE).hold(backend.config.url_for(session), session,
-                                               backend.config.one_prefill_per_session):
+            # Only streams are gated: their lock is released at the first token (end of prefill);
+            # a non-streaming call would hold it for its whole generation.
+            async with gate.hold(backend.config.url_for(session), session,
+                                 stream and backend.config.one_prefill_per_session):
                 if stream:
                     chunks = backend.stream(payload, session_id=session)
                     first = await anext(chunks, None)
@@ -140,9 +141,8 @@ class Run:
         self.mark_first_token()
         usage = self.converter.usage
         prompt, cached = usage.get("prompt_tokens"), usage.get("cached_tokens")
-        self.record.update(prompt_tokens=prompt, cached_tokens=cached,
-                           uncached_tokens=(prompt - cached) if prompt is not None and cached is not None else None,
-                           output_tokens=usage.get("completion_tokens"),
+        self.record.update(prompt_tokens=prompt, cached_tokens=cached, output_tokens=usage.get("completion_tokens"),
+                           notes=self.converter.notes or None,
                            stop_reason="max_tokens" if self.converter.truncated else self.converter.stop_reason)
         return events
 

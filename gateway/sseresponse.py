@@ -8,10 +8,56 @@ race: the first to finish cancels the other, and cancellation closes the upstrea
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client hung up before the backend answered."""
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def until_disconnect(request: Any, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client hangs up first (e.g. Esc during a long prefill),
+    so the upstream request is closed and a session's prefill gate is released at once."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_disconnect(request.receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watcher.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    try:
+        late = await task                      # finished despite the cancel: close what it opened
+    except (asyncio.CancelledError, Exception):
+        late = None
+    if getattr(late, "chunks", None) is not None:
+        await close_quietly(late.chunks)
+    raise ClientGone()
+
+
+async def close_quietly(stream: Any) -> None:
+    """Close an async generator (the upstream stream) whatever state it is in."""
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        try:
+            await asyncio.shield(closer())
+        except BaseException:
+            pass
+
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
@@ -31,14 +77,8 @@ class SSEResponse(Response):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        async def disconnected() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-
         writer = asyncio.ensure_future(stream())
-        listener = asyncio.ensure_future(disconnected())
+        listener = asyncio.ensure_future(_wait_disconnect(receive))
         try:
             done, _ = await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -53,9 +93,4 @@ class SSEResponse(Response):
         if writer in done and writer.exception() is None:
             return
         # Client went away first: make sure the body generator's cleanup ran (logs a 499).
-        aclose = getattr(self.body_iterator, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                pass
+        await close_quietly(self.body_iterator)

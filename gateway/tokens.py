@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import orjson
+from gateway.protocol.jsonfast import dumps
 
 ENCODING = "cl100k_base"
 # Per-message framing overhead, roughly what chat formats add around each message.
@@ -82,10 +82,10 @@ class TokenCounter:
         tools = body.get("tools")
         total = 0
         if system or tools:
-            raw = orjson.dumps([system, tools])
+            raw = dumps([system, tools])
             total += self._memo(self._prefix, raw, lambda: _render_prefix(system, tools))
         for message in body.get("messages") or ():
-            raw = orjson.dumps(message)
+            raw = dumps(message)
             total += PER_MESSAGE + self._memo(self._messages, raw, lambda m=message: _render(m.get("content")))
         return max(total, 1)
 
@@ -95,7 +95,7 @@ def _render_prefix(system: Any, tools: Any) -> str:
     for tool in tools or ():
         if isinstance(tool, dict):
             parts.append(f"{tool.get('name', '')}\n{tool.get('description', '')}\n"
-                         + orjson.dumps(tool.get("input_schema") or {}).decode())
+                         + dumps(tool.get("input_schema") or {}).decode())
     return "\n".join(parts)
 
 
@@ -115,7 +115,7 @@ def _render(content: Any) -> str:
             if kind == "text":
                 out.append(block.get("text", ""))
             elif kind == "tool_use":
-                out.append(block.get("name", "") + orjson.dumps(block.get("input", {})).decode())
+                out.append(block.get("name", "") + dumps(block.get("input", {})).decode())
             elif kind == "tool_result":
                 out.append(_render(block.get("content")))
             elif kind == "thinking":
@@ -123,6 +123,6 @@ def _render(content: Any) -> str:
             elif kind == "image":
                 out.append("image " * 400)   # a rough figure for a screenshot-sized image
             else:
-                out.append(orjson.dumps(block).decode())
+                out.append(dumps(block).decode())
         return "\n".join(out)
     return str(content)

@@ -8,9 +8,12 @@ runs it in a thread once the server is up, and the first request waits for it on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from typing import Any, AsyncIterator
+
+import httpx
 
 from gateway.backends.base import BackendConfig, probe_servers
 from gateway.errors import (
@@ -41,6 +44,11 @@ def load_litellm() -> Any:
                 litellm.suppress_debug_info = True
                 _litellm = litellm
     return _litellm
+
+
+async def litellm_module() -> Any:
+    """The LiteLLM module, imported in a thread so the event loop (other streams) never stalls."""
+    return _litellm if _litellm is not None else await asyncio.to_thread(load_litellm)
 
 
 def warm_import() -> threading.Thread:
@@ -92,7 +100,9 @@ class LiteLLMBackend:
     def _call_args(self, body: dict[str, Any], session_id: str | None, stream: bool) -> dict[str, Any]:
         args: dict[str, Any] = {"model": self.config.model, "api_base": self.config.url_for(session_id),
                                 "api_key": self._api_key, "stream": stream,
-                                "timeout": self.config.read_timeout, "drop_params": True,
+                                "timeout": httpx.Timeout(self.config.read_timeout,
+                                                         connect=self.config.connect_timeout),
+                                "drop_params": True,
                                 "num_retries": 0}
         extra: dict[str, Any] = {}
         for key, value in body.items():
@@ -109,7 +119,7 @@ class LiteLLMBackend:
         return args
 
     async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
-        litellm = load_litellm()
+        litellm = await litellm_module()
         try:
             resp = await litellm.acompletion(**self._call_args(body, session_id, False))
         except Exception as exc:  # LiteLLM raises its own hierarchy; map all of it
@@ -117,7 +127,7 @@ class LiteLLMBackend:
         return as_dict(resp)
 
     async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
-        litellm = load_litellm()
+        litellm = await litellm_module()
         try:
             resp = await litellm.acompletion(**self._call_args(body, session_id, True))
         except Exception as exc:
@@ -132,8 +142,6 @@ class LiteLLMBackend:
 
     async def health(self) -> dict[str, Any]:
         """LM Studio answers GET /v1/models without loading or generating anything."""
-        import httpx
-
         async with httpx.AsyncClient() as client:
             return await probe_servers(client, self.config, health_path=False)
 

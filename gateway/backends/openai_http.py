@@ -23,7 +23,8 @@ from gateway.errors import (
 )
 from gateway.protocol.sse import SSEDecoder
 
-JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+# identity: chunks are parsed as they arrive with aiter_raw, which does not undo compression.
+JSON_HEADERS = {"content-type": "application/json", "accept": "application/json", "accept-encoding": "identity"}
 
 
 def upstream_message(raw: bytes) -> str:
@@ -74,7 +75,6 @@ class OpenAIHTTPBackend:
         headers = dict(JSON_HEADERS)
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
-        self._headers = headers
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout, pool=config.connect_timeout),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60),
@@ -105,6 +105,7 @@ class OpenAIHTTPBackend:
             if resp.status_code != 200:
                 raise error_for_status(self.config, url, resp.status_code, await resp.aread())
             decoder = SSEDecoder()
+            finished = False
             try:
                 async for raw in resp.aiter_raw():
                     for item in decoder.feed(raw):
@@ -115,9 +116,19 @@ class OpenAIHTTPBackend:
                                 raise BackendFailed(
                                     f"backend '{self.name}' ({url}) reported an error mid-stream: "
                                     f"{upstream_message(orjson.dumps(item))}", backend=self.name)
+                            finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
                             yield item
+                for item in decoder.flush():
+                    if isinstance(item, dict):
+                        finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
+                        yield item
             except httpx.HTTPError as exc:
                 raise transport_error(self.config, url, exc) from None
+            if not finished:
+                # A stream that just stops (mlx-lm's generation thread died, a proxy cut it) is not a
+                # finished answer: fail it so the client retries instead of keeping partial text.
+                raise BackendFailed(f"backend '{self.name}' ({url}) ended the stream without finishing "
+                                    "(no finish_reason, no [DONE])", backend=self.name)
         finally:
             # Closing aborts the upstream request when the client went away (cancellation).
             await asyncio.shield(resp.aclose())

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from .jsonfast import dumps
+
 from router.features import BILLING_PREFIX
 from router.features import parse_billing_header as _parse_header_text
 
@@ -78,7 +80,7 @@ def system_text(system: Any) -> str:
         return ""
     if isinstance(system, str):
         return _system_from_str(system)
-    return _system_from_json(orjson.dumps(system))
+    return _system_from_json(dumps(system))
 
 
 # ---------------------------------------------------------------------------- tools
@@ -107,7 +109,7 @@ def _tools_from_json(raw: bytes, only: str | None) -> tuple[dict, ...]:
 
 
 def _translate_tools(tools: list, only: str | None) -> list[dict]:
-    return list(_tools_from_json(orjson.dumps(tools), only))
+    return list(_tools_from_json(dumps(tools), only))
 
 
 # ---------------------------------------------------------------------------- content
@@ -222,7 +224,7 @@ def _assistant(content: list, text_mode: bool, out: list[dict]) -> None:
             if block.get("text"):
                 texts.append(block["text"])
         elif btype == "tool_use":
-            args = orjson.dumps(block.get("input") or {}).decode()
+            args = dumps(block.get("input") or {}).decode()
             if text_mode:
                 texts.append(f"[tool call {block.get('name', '')} {args}]")
             else:
@@ -289,7 +291,8 @@ def translate_messages(body: dict, opts: TranslateOptions) -> list[dict]:
 # ---------------------------------------------------------------------------- body
 def json_schema_of(body: dict) -> dict | None:
     """The JSON schema of ``output_config.format`` (or legacy ``output_format``), if any."""
-    fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
+    config = body.get("output_config")
+    fmt = (config.get("format") if isinstance(config, dict) else None) or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
             and isinstance(fmt.get("schema"), dict):
         return fmt["schema"]

@@ -154,3 +154,56 @@ def test_every_backend_down_names_each_one_and_is_retryable(tmp_path):
         assert "127.0.0.1:9" in msg and "127.0.0.1:7" in msg
         rec = gw.wait_records(1)[-1]
         assert (rec["route"], rec["fallbacks"], rec["status"]) == ("mlx", ["lmstudio"], 529)
+
+
+def test_hanging_up_during_prefill_frees_the_session_at_once(two):
+    """Esc during a long prefill: the upstream request is dropped, a 499 is logged right away and
+    the session's next request does not wait behind the abandoned prefill."""
+    import socket
+
+    gw, _, a, _ = two
+    a.script(Reply(text="late", delay=4.0), Reply(text="next"))
+    body = b'{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"explain"}]}'
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+              b"x-claude-code-session-id: s-esc\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+    assert wait_until(lambda: len(a.requests) == 1)
+    t0 = time.monotonic()
+    s.close()
+    assert wait_until(lambda: any(r["status"] == 499 for r in gw.records()), timeout=3)
+    assert time.monotonic() - t0 < 2.5
+    r = post(gw, {"model": "m", "max_tokens": 50, "stream": True, "messages": Q},
+             headers={"x-claude-code-session-id": "s-esc"})
+    assert r.status_code == 200 and "next" in r.text
+    assert time.monotonic() - t0 < 3.0          # not held behind the 4 s prefill
+
+
+def test_a_stream_that_just_stops_is_retried_not_taken_as_the_answer(two):
+    gw, _, a, _ = two
+    a.script(Reply(text="partial words", chunks=3, finish_reason=None, done=False, usage=None))
+    client = anthropic.Anthropic(base_url=gw.base, api_key="x", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as err:
+        with client.messages.stream(model="m", max_tokens=50, messages=Q) as s:
+            s.get_final_message()
+    assert err.value.body["error"]["type"] == "overloaded_error"
+    assert "without finishing" in err.value.body["error"]["message"]
+
+
+def test_odd_but_valid_inputs_never_crash(tmp_path):
+    with FakeOpenAI() as a:
+        cfg = gateway_config({"mlx": openai_backend(a.url, tools=False)},
+                             rules=[{"name": "анализ", "route": "mlx"}], log_path=tmp_path / "r.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            r = post(gw, {"model": "m", "max_tokens": 50, "messages": Q, "output_config": "weird"})
+            assert r.status_code == 200, r.text
+            assert r.headers["x-turnroute-rule"] == "%D0%B0%D0%BD%D0%B0%D0%BB%D0%B8%D0%B7"
+            deep: dict = {"x": 1}
+            for _ in range(300):
+                deep = {"d": deep}
+            history = [{"role": "user", "content": "go"},
+                       {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "W", "input": deep}]},
+                       {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]
+            ct = httpx.post(gw.base + "/v1/messages/count_tokens", json={"model": "m", "messages": history})
+            assert ct.status_code == 200 and ct.json()["input_tokens"] > 300
+            assert post(gw, {"model": "m", "max_tokens": 50, "messages": history}).status_code == 200
+            assert [r["status"] for r in gw.wait_records(3)] == [200, 200, 200]
