@@ -74,21 +74,15 @@ def _read_capture(path: str) -> tuple[dict, dict]:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
+    from gateway.pipeline import override_for
     from gateway.tokens import TokenCounter
-    from router import extract_features
     from router.rules import describe_features, explain
 
     _, config = _load(args.config)
     body, headers = _read_capture(args.request)
     endpoint = "count_tokens" if args.count_tokens else "messages"
-    f = extract_features(body, headers, endpoint=endpoint, intents=config.rules.intents,
-                         backends=config.backends.keys(), input_tokens=TokenCounter().count(body))
-    override = None
-    if headers.get("x-turnroute-route"):
-        override = ("header", headers["x-turnroute-route"])
-    elif os.environ.get("TURNROUTE_MODE", "auto").lower() != "auto":
-        override = ("env", os.environ["TURNROUTE_MODE"])
-    decision = config.rules.decide(f, override=override)
+    f = config.rules.features(body, headers, endpoint=endpoint, input_tokens=TokenCounter().count(body))
+    decision = config.rules.decide(f, override=override_for(headers))
     if args.json:
         print(json.dumps({"features": dict(describe_features(f)), "backend": decision.backend,
                           "rule": decision.rule, "reason": decision.reason,

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from gateway.backends.base import BackendConfig, Supports
 from router.rules import ConfigError, RuleSet, parse_ruleset
-from router.yamlsrc import load_yaml
+from router.yamlsrc import line_of, load_yaml
 
 log = logging.getLogger("turnroute")
 
@@ -51,14 +51,6 @@ def default_config_path() -> Path:
     return user if user.exists() else SHIPPED
 
 
-def _line(node: Any, key: str | None = None) -> int | None:
-    if key is not None:
-        lines = getattr(node, "key_lines", None) or {}
-        if key in lines:
-            return lines[key]
-    return getattr(node, "line", None)
-
-
 class _Reader:
     """Small typed accessors that raise ConfigError with file:line."""
 
@@ -66,7 +58,7 @@ class _Reader:
         self.source = source
 
     def fail(self, node: Any, key: str | None, path: str, message: str) -> ConfigError:
-        return ConfigError(f"{path}: {message}", source=self.source, line=_line(node, key))
+        return ConfigError(f"{path}: {message}", source=self.source, line=line_of(node, key))
 
     def mapping(self, node: Any, key: str, path: str, allowed: set[str]) -> dict:
         value = node.get(key) if isinstance(node, dict) else None
@@ -133,7 +125,7 @@ def _backend(r: _Reader, name: str, node: Any) -> BackendConfig:
         # On by default for direct servers (mlx_lm.server), whose batching does not share prefixes.
         one_prefill_per_session=r.typed(node, "one_prefill_per_session", f"{path}.one_prefill_per_session",
                                         bool, kind == "openai"),
-        line=_line(node))
+        line=line_of(node))
 
 
 def parse_config(text: str, source: str) -> Config:

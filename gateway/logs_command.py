@@ -24,7 +24,7 @@ def resolve_log_path(log_arg: str | None, config_arg: str | None = None) -> Path
         path = (doc.get("log") or {}).get("path")
         if path:
             return Path(path).expanduser()
-    except (OSError, ValueError, AttributeError, Exception):
+    except Exception:        # unreadable or invalid config: fall back to the default path
         pass
     from gateway.logs import default_log_path
 

@@ -76,10 +76,6 @@ class TurnMemory:
         key = sticky_key(f)
         return self.recall(key[0], key[1]) if key is not None else None
 
-    def forget(self, session_id: str) -> None:
-        with self._lock:
-            self._data.pop(session_id, None)
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._data)

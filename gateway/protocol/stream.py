@@ -79,7 +79,6 @@ class StreamConverter:
         self.finish_reason: str | None = None  # upstream's, verbatim
         self.tool_calls_emitted = 0
         self.got_content = False           # any content block emitted so far
-        self.first_token_at_event = False  # the last feed()/finish() emitted the first block
         self.notes: list[str] = []         # tool-argument repairs/failures, for the log
         self._index = 0
         self._open: str | None = None      # "text" | "thinking" | None
@@ -107,7 +106,6 @@ class StreamConverter:
         if self._finished:
             return []
         events: list[Event] = [] if self._started else self.start()
-        had_content = self.got_content
         usage = chunk.get("usage")
         if usage:
             self._take_usage(usage)
@@ -136,7 +134,6 @@ class StreamConverter:
                 if isinstance(matched, str) and matched in self.stop_sequences:
                     self.stop_sequence = matched
                 self._end_content(events)
-        self.first_token_at_event = not had_content and self.got_content
         return events
 
     def finish(self) -> list[Event]:
@@ -144,7 +141,6 @@ class StreamConverter:
         if self._finished:
             return []
         events: list[Event] = [] if self._started else self.start()
-        had_content = self.got_content
         self._end_content(events)
         self._finished = True
         if self.tool_calls_emitted:
@@ -163,7 +159,6 @@ class StreamConverter:
                       "stop_sequence": self.stop_sequence if self.stop_reason == "stop_sequence" else None},
             "usage": self._final_usage()}))
         events.append(("message_stop", {"type": "message_stop"}))
-        self.first_token_at_event = not had_content and self.got_content
         return events
 
     # ------------------------------------------------------------------ blocks

@@ -332,14 +332,14 @@ def test_finish_is_idempotent_and_feed_after_finish_is_ignored():
     assert conv.finish() == [] and conv.feed(chunk("late")) == []
 
 
-def test_first_token_flag_marks_the_feed_that_emitted_the_first_block():
+def test_got_content_turns_true_with_the_first_block_only():
     conv = StreamConverter(model="m", input_tokens=1, mint_id=minter())
     conv.start()
     flags = []
     for c in [chunk(""), chunk("a"), chunk("b")]:
         conv.feed(c)
-        flags.append(conv.first_token_at_event)
-    assert flags == [False, True, False] and conv.got_content
+        flags.append(conv.got_content)
+    assert flags == [False, True, True]
 
 
 @pytest.mark.parametrize("envelope", [
