@@ -1,4 +1,4 @@
-"""Direct, pooled HTTP to an OpenAI-compatible server (mlx_lm.server, vLLM, llama.cpp…).
+"""Direct, pooled HTTP (aiohttp) to an OpenAI-compatible server (mlx_lm.server, vLLM, llama.cpp…).
 
 This is the hot path: one keep-alive connection pool per backend, bodies serialised once with
 orjson, the upstream SSE parsed incrementally and chunks yielded as they arrive (no buffering).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
+import aiohttp
 import httpx
 import orjson
 
@@ -23,7 +24,7 @@ from gateway.errors import (
 )
 from gateway.protocol.sse import SSEDecoder
 
-# identity: chunks are parsed as they arrive with aiter_raw, which does not undo compression.
+# identity: SSE chunks are parsed as they arrive, undecoded (auto_decompress is off).
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json", "accept-encoding": "identity"}
 
 
@@ -54,62 +55,79 @@ def error_for_status(cfg: BackendConfig, url: str, status: int, raw: bytes) -> G
     return BackendFailed(f"{where} failed (HTTP {status}): {msg}", backend=cfg.name)
 
 
-def transport_error(cfg: BackendConfig, url: str, exc: Exception) -> GatewayError:
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+def transport_error(cfg: BackendConfig, url: str, exc: BaseException) -> GatewayError:
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return BackendUnavailable(
             f"backend '{cfg.name}' at {url} is unreachable ({type(exc).__name__}): is the server running?",
             backend=cfg.name)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return BackendUnavailable(f"backend '{cfg.name}' at {url} timed out ({type(exc).__name__})",
                                   backend=cfg.name)
     return BackendFailed(f"backend '{cfg.name}' at {url} broke the connection ({type(exc).__name__}: {exc})",
                          backend=cfg.name)
 
 
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
 class OpenAIHTTPBackend:
-    """An OpenAI-compatible server reached directly with httpx."""
+    """An OpenAI-compatible server reached directly with aiohttp.
+
+    aiohttp rather than httpx: measured here with 16 concurrent 80 KB requests, httpx's pool and
+    HTTP/1.1 machinery cost ~0.9 ms of CPU per request against ~0.07 ms for aiohttp — most of what
+    the gateway would otherwise add.
+    """
 
     def __init__(self, config: BackendConfig, *, api_key: str | None = None):
         self.name = config.name
         self.config = config
-        headers = dict(JSON_HEADERS)
+        self._headers = dict(JSON_HEADERS)
         if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout, pool=config.connect_timeout),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60),
-            headers=headers,
-        )
+            self._headers["authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The pooled session, made on first use inside the running event loop."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.config.connect_timeout,
+                                              sock_read=self.config.read_timeout),
+                headers=self._headers, auto_decompress=False)
+        return self._session
 
     async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
         url = self.config.url_for(session_id)
         try:
-            resp = await self._client.post(url + "/chat/completions", content=orjson.dumps(body))
-        except httpx.HTTPError as exc:
+            async with self._client().post(url + "/chat/completions", data=orjson.dumps(body)) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.config, url, exc) from None
-        if resp.status_code != 200:
-            raise error_for_status(self.config, url, resp.status_code, resp.content)
+        if status != 200:
+            raise error_for_status(self.config, url, status, raw)
         try:
-            return orjson.loads(resp.content)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise BackendFailed(f"backend '{self.name}' ({url}) returned invalid JSON", backend=self.name) from None
 
     async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
         url = self.config.url_for(session_id)
-        request = self._client.build_request("POST", url + "/chat/completions", content=orjson.dumps(body))
         try:
-            resp = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            resp = await self._client().post(url + "/chat/completions", data=orjson.dumps(body))
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.config, url, exc) from None
+        clean = False
         try:
-            if resp.status_code != 200:
-                raise error_for_status(self.config, url, resp.status_code, await resp.aread())
+            if resp.status != 200:
+                raise error_for_status(self.config, url, resp.status, await resp.read())
             decoder = SSEDecoder()
             finished = False
             try:
-                async for raw in resp.aiter_raw():
+                async for raw in resp.content.iter_any():
                     for item in decoder.feed(raw):
                         if item == "[DONE]":
+                            clean = True
                             return
                         if isinstance(item, dict):
                             if "error" in item and "choices" not in item:
@@ -122,19 +140,26 @@ class OpenAIHTTPBackend:
                     if isinstance(item, dict):
                         finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
                         yield item
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise transport_error(self.config, url, exc) from None
             if not finished:
                 # A stream that just stops (mlx-lm's generation thread died, a proxy cut it) is not a
                 # finished answer: fail it so the client retries instead of keeping partial text.
                 raise BackendFailed(f"backend '{self.name}' ({url}) ended the stream without finishing "
                                     "(no finish_reason, no [DONE])", backend=self.name)
+            clean = True
         finally:
-            # Closing aborts the upstream request when the client went away (cancellation).
-            await asyncio.shield(resp.aclose())
+            # A finished stream goes back to the pool; anything else (the client went away, an
+            # error) closes the connection, which aborts the upstream generation.
+            if clean:
+                resp.release()
+            else:
+                resp.close()
 
     async def health(self) -> dict[str, Any]:
-        return await probe_servers(self._client, self.config, health_path=True)
+        async with httpx.AsyncClient() as client:
+            return await probe_servers(client, self.config, health_path=True)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

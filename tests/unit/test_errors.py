@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from types import SimpleNamespace
+
+import aiohttp
 import pytest
 
 from gateway.backends.base import BackendConfig
@@ -36,10 +39,12 @@ def test_tool_refusal_is_marked_so_the_router_can_fall_back():
 
 
 @pytest.mark.parametrize("exc, kind", [
-    (httpx.ConnectError("refused"), BackendUnavailable),
-    (httpx.ConnectTimeout("slow"), BackendUnavailable),
-    (httpx.ReadTimeout("slow"), BackendUnavailable),
-    (httpx.RemoteProtocolError("peer closed connection"), BackendFailed),
+    (aiohttp.ClientConnectorError(SimpleNamespace(ssl=False, host="127.0.0.1", port=8080),
+                                  OSError(111, "Connection refused")), BackendUnavailable),
+    (asyncio.TimeoutError(), BackendUnavailable),
+    (aiohttp.ServerTimeoutError("read timed out"), BackendUnavailable),
+    (aiohttp.ServerDisconnectedError(), BackendFailed),
+    (aiohttp.ClientPayloadError("Response payload is not completed"), BackendFailed),
 ])
 def test_transport_errors(exc, kind):
     err = transport_error(CFG, CFG.url, exc)
