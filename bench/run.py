@@ -712,7 +712,7 @@ def versions(b: Bench) -> list[str]:
            f"- python: {platform.python_version()} (client, fake backend, turnroute)",
            f"- turnroute: {tv}; " + ", ".join(f"{p} {_ver(p)}" for p in
                                                 ("fastapi", "starlette", "uvicorn", "httptools", "uvloop",
-                                                 "httpx", "httpcore", "orjson")),
+                                                 "aiohttp", "httpx", "orjson")),
            f"- litellm (turnroute's lmstudio route): {peers.project_litellm_version()}",
            f"- claude-code-router: {peers.ccr_version() or 'not installed'} on node {peers.node_version() or '-'}",
            f"- LiteLLM proxy: litellm {peers.litellm_proxy_version() or 'not installed'} "
