@@ -101,3 +101,27 @@ def test_context_command_is_answered_locally(claude_code, workspace, tmp_path):
             assert len(recs) >= 5 and all(r["endpoint"] == "count_tokens" and r["status"] == 200 for r in recs)
             assert all(isinstance(r["est_tokens"], int) and r["est_tokens"] > 0 for r in recs)
             assert not mlx.requests and not lms.requests
+
+
+def test_follow_up_turns_hit_the_mlx_prompt_cache(claude_code, workspace, tmp_path, mlx_server):
+    """Three turns of one real Claude Code conversation (`-c` continues it): the rendered prompt
+    stays byte-stable, so each follow-up reuses almost the whole previous prefill on mlx_lm.server."""
+    cwd, home = workspace
+    with FakeOpenAI() as lms:
+        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
+                                                    max_output_tokens=8),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            for args, prompt in [((), "Explain what a build system is."),
+                                 (("-c",), "Why is caching important?"),
+                                 (("-c",), "What does a linker do?")]:
+                rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args,
+                                             timeout=300)
+                assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            turns = [r for r in gw.wait_records(3) if r["turn"] == "prompt"]
+            assert len(turns) == 3 and all(r["route"] == "mlx" for r in turns)
+            for prev, cur in zip(turns, turns[1:]):
+                assert cur["prompt_tokens"] > prev["prompt_tokens"]
+                # everything the previous turn prefilled (bar the last few template tokens) is reused
+                assert cur["cached_tokens"] >= 0.98 * prev["prompt_tokens"], (prev, cur)
