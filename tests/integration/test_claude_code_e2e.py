@@ -125,3 +125,20 @@ def test_follow_up_turns_hit_the_mlx_prompt_cache(claude_code, workspace, tmp_pa
                 assert cur["prompt_tokens"] > prev["prompt_tokens"]
                 # everything the previous turn prefilled (bar the last few template tokens) is reused
                 assert cur["cached_tokens"] >= 0.98 * prev["prompt_tokens"], (prev, cur)
+
+
+def test_compact_is_recognised_and_sent_to_mlx_without_tools(claude_code, workspace, tmp_path):
+    cwd, home = workspace
+    summary = "<analysis>short</analysis>\n<summary>We discussed build systems.</summary>"
+    with FakeOpenAI(default=summary) as mlx, FakeOpenAI() as lms:
+        cfg = gateway_config({"mlx": openai_backend(mlx.url, tools=False),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            for args, prompt in [((), "Explain what a build system is."), (("-c",), "/compact")]:
+                rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args)
+                assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            compact = [r for r in gw.wait_records(2) if r["turn"] == "compact"]
+            assert len(compact) == 1, gw.records()
+            assert (compact[0]["rule"], compact[0]["route"], compact[0]["tools_stripped"]) == ("compaction", "mlx", True)
+            assert "tools" not in mlx.last.body and not lms.requests
