@@ -142,3 +142,35 @@ def test_compact_is_recognised_and_sent_to_mlx_without_tools(claude_code, worksp
             assert len(compact) == 1, gw.records()
             assert (compact[0]["rule"], compact[0]["route"], compact[0]["tools_stripped"]) == ("compaction", "mlx", True)
             assert "tools" not in mlx.last.body and not lms.requests
+
+
+def test_subagent_requests_are_recognised(claude_code, workspace, tmp_path):
+    """The main model launches a subagent (the Agent/Task tool); the subagent's own requests carry
+    Claude Code's agent preamble and are routed by the `subagent` rule to the tool backend."""
+    cwd, home = workspace
+    launched: list[bool] = []
+
+    def model(req: Received) -> Reply:
+        body = req.body or {}
+        names = [t["function"]["name"] for t in body.get("tools") or []]
+        if last_tool_result_text(body) is not None:
+            return Reply(text="done")
+        tool = "Agent" if "Agent" in names else "Task" if "Task" in names else None
+        if tool and not launched:
+            launched.append(True)
+            return Reply.tools(ToolCall(tool, {"description": "find retries", "subagent_type": "general-purpose",
+                                               "prompt": "Find where retries are configured"}))
+        return Reply(text="retries are configured in config.py")
+
+    with FakeOpenAI(default=model) as lms, FakeOpenAI(default=model) as mlx:
+        cfg = gateway_config({"mlx": openai_backend(mlx.url, tools=False),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, _ = run_claude(claude_code, gw.base,
+                                         "Implement retries: first use a subagent to find where they are configured.",
+                                         cwd=cwd, home=home, timeout=200)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            assert launched
+            sub = [r for r in gw.wait_records(3) if r["turn"] == "subagent"]
+            assert sub and all((r["rule"], r["route"]) == ("subagent", "lmstudio") for r in sub), gw.records()
