@@ -55,7 +55,7 @@ def test_hot_reload_applies_good_edits_and_keeps_the_last_good_config(two):
 
 def test_client_disconnect_cancels_upstream_and_is_logged_499(two):
     gw, _, a, _ = two
-    a.script(Reply(text="slow " * 50, chunks=50, chunk_delay=0.1))
+    a.script(Reply(text="slow " * 50, chunks=50, chunk_delay=0.2))     # 10 s if nobody hangs up
     with httpx.Client(timeout=30) as c:
         with c.stream("POST", gw.base + "/v1/messages",
                       json={"model": "m", "max_tokens": 50, "stream": True, "messages": Q}) as r:
@@ -63,7 +63,7 @@ def test_client_disconnect_cancels_upstream_and_is_logged_499(two):
                 break          # read the first bytes, then hang up
     assert wait_until(lambda: any(rec["status"] == 499 for rec in gw.records()))
     rec = [r for r in gw.records() if r["status"] == 499][0]
-    assert rec["error"] == "client_disconnect" and rec["route"] == "mlx" and rec["latency_ms"] < 4000
+    assert rec["error"] == "client_disconnect" and rec["route"] == "mlx" and rec["latency_ms"] < 6000
 
 
 def test_fallback_when_the_first_backend_is_down(tmp_path):
@@ -139,7 +139,7 @@ def test_one_prefill_at_a_time_per_session_on_a_direct_server(two, same_session)
         t.join(30)
     assert results == [200, 200]
     gap = a.requests[1].at - a.requests[0].at
-    assert (gap >= 0.9) if same_session else (gap < 0.6), gap
+    assert (gap >= 0.9) if same_session else (gap < 0.8), gap
 
 
 def test_every_backend_down_names_each_one_and_is_retryable(tmp_path):
@@ -162,7 +162,7 @@ def test_hanging_up_during_prefill_frees_the_session_at_once(two):
     import socket
 
     gw, _, a, _ = two
-    a.script(Reply(text="late", delay=4.0), Reply(text="next"))
+    a.script(Reply(text="late", delay=8.0), Reply(text="next"))
     body = b'{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"explain"}]}'
     s = socket.create_connection(("127.0.0.1", gw.port))
     s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
@@ -170,12 +170,12 @@ def test_hanging_up_during_prefill_frees_the_session_at_once(two):
     assert wait_until(lambda: len(a.requests) == 1)
     t0 = time.monotonic()
     s.close()
-    assert wait_until(lambda: any(r["status"] == 499 for r in gw.records()), timeout=3)
-    assert time.monotonic() - t0 < 2.5
+    assert wait_until(lambda: any(r["status"] == 499 for r in gw.records()), timeout=5)
+    assert time.monotonic() - t0 < 5
     r = post(gw, {"model": "m", "max_tokens": 50, "stream": True, "messages": Q},
              headers={"x-claude-code-session-id": "s-esc"})
     assert r.status_code == 200 and "next" in r.text
-    assert time.monotonic() - t0 < 3.0          # not held behind the 4 s prefill
+    assert time.monotonic() - t0 < 6.5          # not held behind the 8 s prefill
 
 
 def test_a_stream_that_just_stops_is_retried_not_taken_as_the_answer(two):
