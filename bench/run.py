@@ -52,18 +52,21 @@ DOC = peers.REPO / "docs" / "benchmarks.md"
 
 # ----------------------------------------------------------------------------- /proc helpers
 
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            s = fh.read()
+    except OSError:
+        return None
+    return s[s.rfind(b")") + 2:].split()
+
+
 def _children_map() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as fh:
-                s = fh.read()
-        except OSError:
-            continue
-        rest = s[s.rfind(b")") + 2:].split()
-        kids.setdefault(int(rest[1]), []).append(int(d))
+        if d.isdigit() and (rest := _stat_fields(d)) is not None:
+            kids.setdefault(int(rest[1]), []).append(int(d))
     return kids
 
 
@@ -81,13 +84,9 @@ def cpu_seconds(pid: int) -> float:
     """utime+stime of the tree rooted at pid (+ reaped children's cutime/cstime)."""
     total = 0
     for p in proc_tree(pid):
-        try:
-            with open(f"/proc/{p}/stat", "rb") as fh:
-                s = fh.read()
-        except OSError:
-            continue
-        f = s[s.rfind(b")") + 2:].split()
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+        f = _stat_fields(p)
+        if f is not None:
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
     return total / CLK
 
 

@@ -169,7 +169,7 @@ class Gateway:
             attempt = await until_disconnect(request, call_with_fallback(
                 body, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate))
             self.served(record, headers, f, attempt)
-            run = Run(body, f, decision, attempt, record, t0)
+            run = Run(body, f, attempt, record, t0)
             if f.stream:
                 return SSEResponse(self.sse(run), headers=headers)
             message = run.complete_message()

@@ -16,7 +16,7 @@ from gateway.backends.base import Backend
 from gateway.errors import BackendRejected, BackendUnavailable, GatewayError
 from gateway.prefill import PrefillGate
 from gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
-from gateway.protocol.request import json_schema_of
+from router.features import json_schema_of
 from router import Decision, Features
 from router.ids import mint_tool_id
 
@@ -41,10 +41,10 @@ def override_for(headers: Any) -> tuple[str, str] | None:
 def options_for(backend: Backend, decision: Decision, stream: bool) -> TranslateOptions:
     cfg = backend.config
     sup = cfg.supports
+    limits = [x for x in (cfg.max_output_tokens, decision.max_tokens) if x]
     return TranslateOptions(
         model=decision.model or cfg.model,
-        max_output_tokens=min(x for x in (cfg.max_output_tokens, decision.max_tokens) if x) if (
-            cfg.max_output_tokens or decision.max_tokens) else None,
+        max_output_tokens=min(limits) if limits else None,
         tools=sup.tools, images=sup.images, thinking=sup.thinking, json_schema=sup.json_schema,
         parallel_tool_calls=sup.parallel_tool_calls, strip_tools=decision.strip_tools, stream=stream)
 
@@ -111,7 +111,7 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
 class Run:
     """Drives the converter for one answered request and fills the log record as it goes."""
 
-    def __init__(self, body: dict[str, Any], features: Features, decision: Decision, attempt: Attempt,
+    def __init__(self, body: dict[str, Any], features: Features, attempt: Attempt,
                  record: dict[str, Any], t0: float):
         self.attempt = attempt
         self.record = record

@@ -21,7 +21,7 @@ from router.ids import origin_of
 from router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
 
 __all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features",
-           "parse_billing_header", "strip_reminders", "session_from_user_id"]
+           "json_schema_of", "parse_billing_header", "strip_reminders", "session_from_user_id"]
 
 
 class TurnKind(str, Enum):
@@ -65,6 +65,15 @@ def strip_reminders(text: str) -> str:
     if "<system-reminder>" in text:
         text = _REMINDER.sub("", text)
     return text.strip()
+
+
+def json_schema_of(body: dict) -> dict | None:
+    """The JSON schema of ``output_config.format`` (or legacy ``output_format``), if any."""
+    config = body.get("output_config")
+    fmt = (config.get("format") if isinstance(config, dict) else None) or body.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
 
 
 def parse_billing_header(text: str) -> dict:
@@ -244,9 +253,7 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
     if system and system[0].startswith(BILLING_PREFIX):
         client = parse_billing_header(system[0])
         rest = system[1:]
-    oc = body.get("output_config")
-    fmt = oc.get("format") if isinstance(oc, dict) else None
-    json_schema = isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+    json_schema = json_schema_of(body) is not None
     th = body.get("thinking")
     thinking = isinstance(th, dict) and th.get("type") in ("enabled", "adaptive")
 

@@ -20,7 +20,7 @@ import orjson
 
 from .jsonfast import dumps
 
-from router.features import BILLING_PREFIX
+from router.features import BILLING_PREFIX, json_schema_of
 from router.features import parse_billing_header as _parse_header_text
 
 IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
@@ -289,16 +289,6 @@ def translate_messages(body: dict, opts: TranslateOptions) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- body
-def json_schema_of(body: dict) -> dict | None:
-    """The JSON schema of ``output_config.format`` (or legacy ``output_format``), if any."""
-    config = body.get("output_config")
-    fmt = (config.get("format") if isinstance(config, dict) else None) or body.get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
-            and isinstance(fmt.get("schema"), dict):
-        return fmt["schema"]
-    return None
-
-
 def to_openai(body: dict, opts: TranslateOptions) -> dict:
     """Build the Chat Completions body. ``body`` is not modified and not deep-copied."""
     out: dict[str, Any] = {"model": opts.model, "messages": translate_messages(body, opts)}

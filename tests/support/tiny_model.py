@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
             return 1
     return 0
 import os, sys, json
-{"name": "Read", "arguments": {"file_path": "/tmp/notes.txt"}}
+{"name": "Read", "arguments": {"file_path": "docs/notes.txt"}}
 {"type": "function", "function": {"name": "Bash", "parameters": {"type": "object"}}}
 <system-reminder>Today's date is 2026-11-24.</system-reminder>
 The user asked a question about the code in this repository; answer it concisely.
