@@ -108,7 +108,7 @@ def main() -> int:
         # CPU-time timer: wall-clock attribution on a shared 2-core box charges preemption to
         # whatever syscall happened to be running (write, poll).
         code = ("import cProfile, sys, time; sys.argv = ['turnroute', 'serve', '--config', %r, '--port', "
-                "'%d', '--no-reload']; from gateway.cli import main; p = cProfile.Profile(time.process_time)"
+                "'%d', '--no-reload']; from turnroute.gateway.cli import main; p = cProfile.Profile(time.process_time)"
                 "; p.runcall(main); p.dump_stats(%r)" % (str(cfg), gport, str(prof)))
         gw = peers.spawn("gw", [sys.executable, "-c", code], wd, cwd=peers.REPO,
                          env_extra={"PYTHONPATH": str(peers.REPO), "LITELLM_LOCAL_MODEL_COST_MAP": "True"})

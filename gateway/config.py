@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gateway.backends.base import BackendConfig, Supports
-from router.rules import ConfigError, RuleSet, parse_ruleset
-from router.yamlsrc import line_of, load_yaml
+from turnroute.gateway.backends.base import BackendConfig, Supports
+from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
+from turnroute.router.yamlsrc import line_of, load_yaml
 
 log = logging.getLogger("turnroute")
 
-SHIPPED = Path(__file__).resolve().parents[1] / "config" / "turnroute.yaml"
 DEFAULT_PORT = 8400
 TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "rules", "default"}
 
@@ -41,14 +40,6 @@ class Config:
     max_body_bytes: int
     backends: dict[str, BackendConfig]
     rules: RuleSet
-
-
-def default_config_path() -> Path:
-    env = os.environ.get("TURNROUTE_CONFIG")
-    if env:
-        return Path(env).expanduser()
-    user = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "turnroute" / "turnroute.yaml"
-    return user if user.exists() else SHIPPED
 
 
 class _Reader:

@@ -81,6 +81,26 @@ class BackendFailed(GatewayError):
     status = 500
 
 
+class AllBackendsFailed(GatewayError):
+    """No backend in the decision's order answered: the last failure decides the status.
+
+    `attempts` lists every backend tried before the last one ({backend, error, message}), so the
+    log line and the message name each of them; `last` is the failure that ended the search.
+    """
+
+    def __init__(self, last: GatewayError, attempts: list[dict[str, str]]):
+        message = last.message
+        if attempts:
+            message += "; tried before: " + "; ".join(a["message"] for a in attempts)
+        super().__init__(message, status=last.status, backend=last.backend)
+        self.last = last
+        self.attempts = attempts
+
+    @property
+    def error_type(self) -> str:
+        return self.last.error_type
+
+
 def envelope(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 

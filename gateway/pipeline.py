@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-from gateway.backends.base import Backend
-from gateway.errors import BackendRejected, BackendUnavailable, GatewayError
-from gateway.prefill import PrefillGate
-from gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
-from router.features import json_schema_of
-from router import Decision, Features
-from router.ids import mint_tool_id
+from turnroute.gateway.backends.base import Backend
+from turnroute.gateway.errors import AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError
+from turnroute.gateway.prefill import PrefillGate
+from turnroute.gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
+from turnroute.router.features import json_schema_of
+from turnroute.router import Decision, Features
+from turnroute.router.ids import mint_tool_id
 
 OVERRIDE_HEADER = "x-turnroute-route"
 
@@ -98,14 +98,13 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
             retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"
             if not retryable or i == len(order) - 1:
                 record["route"] = name
-                if fallbacks:
-                    exc.message += "; tried before: " + "; ".join(f["message"] for f in fallbacks)
-                exc.fallbacks = fallbacks  # type: ignore[attr-defined]
-                raise
+                raise AllBackendsFailed(exc, fallbacks) from exc
             fallbacks.append({"backend": name, "error": type(exc).__name__, "message": exc.message})
             last = exc
-    assert last is not None
-    raise last
+    # Only unconfigured names came after the last real failure: that failure ends the search.
+    if last is None:
+        raise AllBackendsFailed(BackendUnavailable("no backend of this route is configured"), fallbacks)
+    raise AllBackendsFailed(last, [f for f in fallbacks if f["message"] != last.message])
 
 
 class Run:

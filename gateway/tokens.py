@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from gateway.protocol.jsonfast import dumps
+from turnroute.gateway.protocol.jsonfast import dumps
 
 ENCODING = "cl100k_base"
 # Per-message framing overhead, roughly what chat formats add around each message.

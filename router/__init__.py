@@ -7,14 +7,14 @@ Typical gateway use:
     … serve with d.backend (then d.fallback) …; turn_memory.remember_features(f, served_backend)
 """
 
-from router.features import DEFAULT_MARKERS, Features, Markers, TurnKind, extract_features
-from router.ids import mint_tool_id, origin_of
-from router.intents import IntentSets
-from router.replay import ReplayRow, features_from_log, format_replay, parse_capture, replay_inputs
-from router.rules import (ConfigError, Decision, Rule, RuleSet, RuleTrace, UnknownRoute, describe_features,
+from turnroute.router.features import DEFAULT_MARKERS, Features, Markers, TurnKind, extract_features
+from turnroute.router.ids import mint_tool_id, origin_of
+from turnroute.router.intents import IntentSets
+from turnroute.router.replay import ReplayRow, features_from_log, format_replay, parse_capture, replay_inputs
+from turnroute.router.rules import (ConfigError, Decision, Rule, RuleSet, RuleTrace, UnknownRoute, describe_features,
                           explain, parse_ruleset)
-from router.sticky import TurnMemory, sticky_key
-from router.yamlsrc import LineDict, LineList, load_yaml
+from turnroute.router.sticky import TurnMemory, sticky_key
+from turnroute.router.yamlsrc import LineDict, LineList, load_yaml
 
 __all__ = [
     "TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "IntentSets",

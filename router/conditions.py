@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from router.features import Features, TurnKind, client_marks_subagent
-from router.intents import INTENTS
-from router.yamlsrc import ConfigError, line_of
+from turnroute.router.features import Features, TurnKind, client_marks_subagent
+from turnroute.router.intents import INTENTS
+from turnroute.router.yamlsrc import ConfigError, line_of
 
 __all__ = ["Condition", "Ctx", "parse_condition", "TURN_NAMES", "CONDITION_KEYS"]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping, Sequence
 
-from router.ids import origin_of
-from router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
+from turnroute.router.ids import origin_of
+from turnroute.router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
 
 __all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features",
            "json_schema_of", "parse_billing_header", "strip_reminders", "session_from_user_id"]

@@ -19,9 +19,9 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Collection, Iterable, Mapping
 
-from router.features import Features, TurnKind
-from router.rules import Decision, RuleSet
-from router.sticky import TurnMemory
+from turnroute.router.features import Features, TurnKind
+from turnroute.router.rules import Decision, RuleSet
+from turnroute.router.sticky import TurnMemory
 
 __all__ = ["ReplayRow", "parse_capture", "features_from_log", "replay", "replay_inputs", "format_replay",
            "summary_of"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from router.conditions import Condition, Ctx, parse_condition, suggest
-from router.features import Features, TurnKind, extract_features
-from router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS, IntentSets, Markers, compile_set
-from router.yamlsrc import ConfigError, line_of
+from turnroute.router.conditions import Condition, Ctx, parse_condition, suggest
+from turnroute.router.features import Features, TurnKind, extract_features
+from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS, IntentSets, Markers, compile_set
+from turnroute.router.yamlsrc import ConfigError, line_of
 
 __all__ = ["RuleTrace", "Decision", "Rule", "RuleSet", "parse_ruleset", "ConfigError", "UnknownRoute",
            "ORIGIN", "describe_features", "explain"]

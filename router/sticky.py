@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from router.features import Features, TurnKind
+from turnroute.router.features import Features, TurnKind
 
 __all__ = ["TurnMemory", "sticky_key"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from gateway.backends.base import Backend, BackendConfig, Supports
-from gateway.backends.litellm_backend import LiteLLMBackend
-from gateway.backends.openai_http import OpenAIHTTPBackend
+from turnroute.gateway.backends.base import Backend, BackendConfig, Supports
+from turnroute.gateway.backends.litellm_backend import LiteLLMBackend
+from turnroute.gateway.backends.openai_http import OpenAIHTTPBackend
 
 BACKEND_TYPES = {"openai": OpenAIHTTPBackend, "litellm": LiteLLMBackend}
 

@@ -15,8 +15,8 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from gateway.backends.base import BackendConfig, probe_servers
-from gateway.errors import (
+from turnroute.gateway.backends.base import BackendConfig, probe_servers
+from turnroute.gateway.errors import (
     BackendFailed,
     BackendRejected,
     BackendUnavailable,

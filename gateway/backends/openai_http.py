@@ -13,8 +13,8 @@ import aiohttp
 import httpx
 import orjson
 
-from gateway.backends.base import BackendConfig, probe_servers
-from gateway.errors import (
+from turnroute.gateway.backends.base import BackendConfig, probe_servers
+from turnroute.gateway.errors import (
     BackendFailed,
     BackendRejected,
     BackendUnavailable,
@@ -22,7 +22,7 @@ from gateway.errors import (
     status_for_upstream,
     tool_refusal,
 )
-from gateway.protocol.sse import SSEDecoder
+from turnroute.gateway.protocol.sse import SSEDecoder
 
 # identity: SSE chunks are parsed as they arrive, undecoded (auto_decompress is off).
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json", "accept-encoding": "identity"}

@@ -20,8 +20,8 @@ import orjson
 
 from .jsonfast import dumps
 
-from router.features import BILLING_PREFIX, json_schema_of
-from router.features import parse_billing_header as _parse_header_text
+from turnroute.router.features import BILLING_PREFIX, json_schema_of
+from turnroute.router.features import parse_billing_header as _parse_header_text
 
 IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
 DOCUMENT_PLACEHOLDER = "[document omitted: this backend does not accept documents]"

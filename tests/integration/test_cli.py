@@ -19,7 +19,7 @@ SAMPLE_LOG = REPO / "tests" / "fixtures" / "sample_log.jsonl"
 def turnroute(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=REPO, input=stdin,
+    return subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", *args], cwd=REPO, input=stdin,
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "TURNROUTE_MODE": "auto", **(env or {})})
 

@@ -20,9 +20,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from gateway.logs import RequestLog, new_record
-from gateway.logs_cli import read_records
-from gateway.ui import make_ui_router
+from turnroute.gateway.observe.log import RequestLog, new_record
+from turnroute.gateway.observe.reader import read_records
+from turnroute.gateway.observe.live import make_ui_router
 from tests.support.browser import ensure_chromium
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_log.jsonl"

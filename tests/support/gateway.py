@@ -58,7 +58,7 @@ class Gateway:
         full_env.pop("TURNROUTE_MODE", None) if "TURNROUTE_MODE" not in (env or {}) else None
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
+            [sys.executable, "-m", "turnroute.gateway.cli", "serve", "--config", str(self.config_path),
              "--port", str(self.port)],
             cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         try:

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from gateway.backends.base import BackendConfig
-from gateway.backends.litellm_backend import map_exception
-from gateway.backends.openai_http import error_for_status, transport_error
-from gateway.errors import BackendFailed, BackendRejected, BackendUnavailable
+from turnroute.gateway.backends.base import BackendConfig
+from turnroute.gateway.backends.litellm_backend import map_exception
+from turnroute.gateway.backends.openai_http import error_for_status, transport_error
+from turnroute.gateway.errors import BackendFailed, BackendRejected, BackendUnavailable
 
 CFG = BackendConfig(name="mlx", type="openai", urls=("http://127.0.0.1:8080/v1",), model="m")
 

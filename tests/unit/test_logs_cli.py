@@ -16,9 +16,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.logs import RequestLog, new_record
-from gateway.logs_cli import filter_records, follow, format_table, last_for_session, parse_since, read_records
-from gateway.logstats import compute_stats, format_stats, percentile
+from turnroute.gateway.observe.log import RequestLog, new_record
+from turnroute.gateway.observe.reader import filter_records, follow, last_for_session, parse_since, read_records
+from turnroute.gateway.observe.table import format_table
+from turnroute.gateway.observe.stats import compute_stats, format_stats, percentile
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_log.jsonl"
 A = "a1b2c3d4-1111-4111-8111-111111111111"

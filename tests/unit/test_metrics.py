@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.logs_cli import read_records
-from gateway.metrics import Metrics
+from turnroute.gateway.observe.reader import read_records
+from turnroute.gateway.observe.metrics import Metrics
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_log.jsonl"
 

@@ -11,7 +11,7 @@ import copy
 import orjson
 import pytest
 
-from gateway.protocol import (
+from turnroute.gateway.protocol import (
     IMAGE_PLACEHOLDER,
     TranslateOptions,
     parse_billing_header,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.protocol import DONE, SSEDecoder, encode_event
+from turnroute.gateway.protocol import DONE, SSEDecoder, encode_event
 
 
 @pytest.mark.parametrize("name, data, wire", [

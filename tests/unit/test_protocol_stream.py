@@ -15,7 +15,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from gateway.protocol import (
+from turnroute.gateway.protocol import (
     THINKING_SIGNATURE,
     StreamConverter,
     assemble,

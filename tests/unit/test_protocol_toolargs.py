@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.protocol import REPAIRED_NOTE, parse_tool_args
+from turnroute.gateway.protocol import REPAIRED_NOTE, parse_tool_args
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from gateway.protocol import (
+from turnroute.gateway.protocol import (
     InvalidRequest,
     validate_count_tokens_request,
     validate_messages_request,

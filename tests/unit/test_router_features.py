@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from router.features import TurnKind, extract_features, parse_billing_header, session_from_user_id
-from router.ids import mint_tool_id
-from router.intents import IntentSets
+from turnroute.router.features import TurnKind, extract_features, parse_billing_header, session_from_user_id
+from turnroute.router.ids import mint_tool_id
+from turnroute.router.intents import IntentSets
 from tests.fixtures import cc_requests as cc
 
 BACKENDS = ("lmstudio", "mlx")
@@ -138,7 +138,7 @@ def test_compact_marker_appended_to_last_user_message():
 
 
 def test_markers_are_configurable():
-    from router.intents import Markers
+    from turnroute.router.intents import Markers
     body = cc.main_turn("Please SUMMARISE EVERYTHING now")
     assert feats(body).turn is TurnKind.PROMPT
     assert feats(body, markers=Markers(compact=("summarise everything",))).turn is TurnKind.COMPACT
@@ -169,7 +169,7 @@ def test_max_tokens_one_probe_with_tools_is_background():
 
 
 def test_memory_fills_unknown_origin():
-    from router.sticky import TurnMemory
+    from turnroute.router.sticky import TurnMemory
     mem = TurnMemory()
     body = cc.tool_result_turn(origin=None)
     mem.remember(cc.SESSION, 1, "mlx")
@@ -189,7 +189,7 @@ def test_garbage_tolerated():
 
 
 def test_mint_and_origin_ids_roundtrip():
-    from router.ids import origin_of
+    from turnroute.router.ids import origin_of
     tid = mint_tool_id("mlx")
     assert tid.startswith("toolu_01") and len(tid) == 32
     assert origin_of(tid, {"mlx", "lmstudio"}) == "mlx"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from router.intents import IntentSets
-from router.replay import format_replay, replay_inputs
-from router.rules import ConfigError, UnknownRoute, describe_features, explain, parse_ruleset
-from router.yamlsrc import load_yaml
+from turnroute.router.intents import IntentSets
+from turnroute.router.replay import format_replay, replay_inputs
+from turnroute.router.rules import ConfigError, UnknownRoute, describe_features, explain, parse_ruleset
+from turnroute.router.yamlsrc import load_yaml
 from tests.fixtures import cc_requests as cc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from router.features import TurnKind
-from router.ids import backend_tag, mint_tool_id, origin_of
-from router.rules import parse_ruleset
-from router.sticky import TurnMemory, sticky_key
-from router.yamlsrc import load_yaml
+from turnroute.router.features import TurnKind
+from turnroute.router.ids import backend_tag, mint_tool_id, origin_of
+from turnroute.router.rules import parse_ruleset
+from turnroute.router.sticky import TurnMemory, sticky_key
+from turnroute.router.yamlsrc import load_yaml
 from tests.fixtures import cc_requests as cc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,10 +1,10 @@
-"""router.yamlsrc: plain containers that remember lines; errors that name file:line."""
+"""turnroute.router.yamlsrc: plain containers that remember lines; errors that name file:line."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.yamlsrc import ConfigError, LineDict, LineList, line_of, load_yaml
+from turnroute.router.yamlsrc import ConfigError, LineDict, LineList, line_of, load_yaml
 
 TEXT = """\
 # comment

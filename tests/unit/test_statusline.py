@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from gateway.logs import new_record
-from gateway.statusline import main, statusline_text
+from turnroute.gateway.observe.log import new_record
+from turnroute.gateway.observe.statusline import main, statusline_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "sample_log.jsonl"
@@ -54,18 +54,18 @@ def test_main_reads_stdin_json(monkeypatch, capsys):
     import io
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"session_id": B, "model": {"id": "x"}})))
-    assert main(["--log", str(FIXTURE)]) == 0
+    assert main(FIXTURE) == 0
     assert capsys.readouterr().out == "⇄ lmstudio · action-on-lmstudio · 20ms · ✗ 400 invalid_request_error\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO("not json"))
-    main(["--log", str(FIXTURE)])
+    main(FIXTURE)
     assert capsys.readouterr().out.startswith("⇄ mlx")
 
 
 def test_command_is_fast_as_claude_code_runs_it():
     """As Claude Code runs it: a fresh process, JSON on stdin, one line out; well under 50 ms of work."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     payload = json.dumps({"session_id": A, "workspace": {"current_dir": "/tmp"}}).encode()
-    cmd = [sys.executable, "-X", "importtime", "-m", "gateway.statusline", "--log", str(FIXTURE)]
+    cmd = [sys.executable, "-X", "importtime", "-m", "turnroute.gateway.cli", "statusline", "--log", str(FIXTURE)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, input=payload, capture_output=True, env=env, timeout=10)
     wall = time.perf_counter() - t0

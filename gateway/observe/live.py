@@ -15,8 +15,8 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from gateway.logs import RequestLog
-from gateway.logstats import compute_stats
+from turnroute.gateway.observe.log import RequestLog
+from turnroute.gateway.observe.stats import compute_stats
 
 __all__ = ["make_ui_router", "UI_HTML"]
 

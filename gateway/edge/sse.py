@@ -55,8 +55,10 @@ async def close_quietly(stream: Any) -> None:
     if closer is not None:
         try:
             await asyncio.shield(closer())
-        except BaseException:
-            pass
+        except asyncio.CancelledError:
+            raise                  # our own task is being cancelled: never swallow that
+        except Exception:
+            pass                   # a broken upstream may fail to close; it is gone either way
 
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),

@@ -1,4 +1,4 @@
-"""Per-request routing log: one JSON line per request, written so that no line is lost.
+"""The request log writer: one JSON line per request, written so that no line is lost.
 
 Why it is built this way:
   * Every line is one ``os.write`` on an ``O_APPEND`` descriptor. There is no userspace buffer, so
@@ -7,14 +7,8 @@ Why it is built this way:
   * Requests still running at shutdown are registered by ``begin()`` and written by
     ``flush_in_flight()`` (called from the app's shutdown hook, and from ``atexit`` as a backstop),
     so a killed server still leaves a line for each request it had accepted.
-  * The key set is fixed (``SCHEMA_KEYS``) and every line passes ``redact()``: unknown keys are
-    dropped and secret-looking strings are scrubbed. This is defence in depth: the pipeline should
-    never put a header or key in a record, but if it ever does, the log still does not leak it.
-  * Unknown values are ``None`` (JSON null), never a fake 0: a backend that does not report cached
-    tokens must not look like a 0 % cache hit.
-
-This module is imported by ``turnroute statusline`` (must start in < 50 ms), so it imports only
-light stdlib modules and orjson at top level; asyncio is imported lazily in ``subscribe()``.
+  * Lines are built by ``record.redact()`` (fixed keys, secrets scrubbed); the last ones are kept
+    in memory for the live page (/ui), which polls them.
 """
 
 from __future__ import annotations
@@ -22,119 +16,19 @@ from __future__ import annotations
 import atexit
 import errno
 import os
-import re
 import threading
 import time
 import weakref
 from collections import deque
-from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = [
-    "SCHEMA_KEYS",
-    "OPTIONAL_KEYS",
-    "LogRecord",
-    "new_record",
-    "redact",
-    "utc_ts",
-    "default_log_path",
-    "RequestLog",
-]
+from turnroute.gateway.observe.record import LogRecord, new_record, redact
+from turnroute.gateway.paths import default_log_path
 
-#: Keys every line carries, in output order (JSON null when unknown).
-SCHEMA_KEYS: tuple[str, ...] = (
-    "ts", "id", "endpoint", "session", "model", "turn", "intent", "rule", "reason", "route",
-    "backend_model", "fallbacks", "stream", "tools", "tools_stripped", "est_tokens",
-    "prompt_tokens", "cached_tokens", "uncached_tokens", "output_tokens", "ttft_ms",
-    "latency_ms", "status", "error", "error_message", "stop_reason",
-)
-#: Keys allowed but only present when set (prompt text: only when the user opted in).
-OPTIONAL_KEYS: tuple[str, ...] = ("prompt", "notes")
-_ALLOWED = frozenset(SCHEMA_KEYS) | frozenset(OPTIONAL_KEYS)
-
-#: A log record is a plain dict (cheap to build, to serialise and to hand to /api/recent).
-LogRecord = dict[str, Any]
-
-# Secret-looking substrings. Replacement keeps the label so a reader knows something was removed.
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{4,}"), "Bearer [redacted]"),
-    (re.compile(r"(?i)\b(x-api-key|api[_-]?key|authorization|access[_-]?token|secret)"
-                r"(\"?\s*[:=]\s*\"?)[^\s\"',;}]+"), r"\1\2[redacted]"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "sk-[redacted]"),
-    (re.compile(r"\b(?:ghp|gho|github_pat|xox[abp]|AKIA)[A-Za-z0-9_-]{10,}"), "[redacted]"),
-)
-
-
-def utc_ts(t: float | None = None) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` (sortable as text, parseable by fromisoformat)."""
-    dt = datetime.fromtimestamp(time.time() if t is None else t, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def new_record(**known: Any) -> LogRecord:
-    """A record with every schema key present (None when unknown); ``ts`` defaults to now.
-
-    Raises ``TypeError`` for a key outside the schema: a typo should fail in tests, not silently
-    produce a column nobody reads.
-    """
-    unknown = set(known) - _ALLOWED
-    if unknown:
-        raise TypeError(f"unknown log record keys: {sorted(unknown)}")
-    rec: LogRecord = dict.fromkeys(SCHEMA_KEYS)
-    rec["fallbacks"] = []
-    rec["ts"] = utc_ts()
-    rec.update(known)
-    return rec
-
-
-def _scrub(text: str) -> str:
-    for pattern, repl in _SECRET_PATTERNS:
-        text = pattern.sub(repl, text)
-    return text
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, str):
-        return _scrub(value)
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    # Anything else (dicts, objects) has no place in the fixed schema: stringify and scrub, so the
-    # line still serialises and no nested header dict can smuggle a key through.
-    return _scrub(str(value))
-
-
-def redact(record: LogRecord) -> LogRecord:
-    """A copy with only schema keys (in schema order) and secret-looking strings scrubbed."""
-    out: LogRecord = {k: _clean(record.get(k)) for k in SCHEMA_KEYS}
-    if out["fallbacks"] is None:
-        out["fallbacks"] = []
-    for k in OPTIONAL_KEYS:
-        if record.get(k) is not None:
-            out[k] = _clean(record[k])
-    return out
-
-
-def default_log_path() -> Path:
-    """$TURNROUTE_LOG, else $XDG_STATE_HOME/turnroute/requests.jsonl, else ~/.local/state/…
-
-    The parent directory is created (mode 0700: the log holds session ids and, if opted in, prompts).
-    """
-    env = os.environ.get("TURNROUTE_LOG")
-    if env:
-        path = Path(env).expanduser()
-    else:
-        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        path = Path(state).expanduser() / "turnroute" / "requests.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+__all__ = ["RequestLog", "new_record", "default_log_path"]
 
 
 def _flush_at_exit(ref: weakref.ReferenceType[RequestLog]) -> None:
@@ -163,7 +57,6 @@ class RequestLog:
         self._opened_once = False
         self._in_flight: dict[int, tuple[LogRecord, float]] = {}
         self._recent: deque[LogRecord] = deque(maxlen=recent_size)
-        self._subscribers: list[tuple[Any, Any]] = []  # (asyncio loop, asyncio.Queue)
         self.write_errors = 0
         atexit.register(_flush_at_exit, weakref.ref(self))
 
@@ -226,23 +119,6 @@ class RequestLog:
             items = list(self._recent)
         return [dict(r) for r in items[-n:]] if n > 0 else []
 
-    def subscribe(self, maxsize: int = 1000) -> Any:
-        """An ``asyncio.Queue`` receiving each new record (call inside a running event loop).
-
-        Records are handed over with ``call_soon_threadsafe`` so writers on any thread are fine; a
-        full queue drops records (a slow viewer must not slow requests). ``unsubscribe`` when done.
-        """
-        import asyncio  # lazy: keeps `turnroute statusline` fast
-
-        queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=maxsize)
-        with self._lock:
-            self._subscribers.append((asyncio.get_running_loop(), queue))
-        return queue
-
-    def unsubscribe(self, queue: Any) -> None:
-        with self._lock:
-            self._subscribers = [(lp, q) for lp, q in self._subscribers if q is not queue]
-
     # ----------------------------------------------------------------- writing
     def _emit(self, record: LogRecord) -> LogRecord:
         if record.get("uncached_tokens") is None:
@@ -255,23 +131,12 @@ class RequestLog:
         line = orjson.dumps(line_rec) + b"\n"
         with self._lock:
             self._recent.append(line_rec)
-            subscribers = list(self._subscribers)
             try:
                 self._write(line)
             except OSError:
                 self.write_errors += 1
                 self._close_fd()
-        for loop, queue in subscribers:
-            try:
-                loop.call_soon_threadsafe(self._offer, queue, dict(line_rec))
-            except RuntimeError:  # loop closed
-                self.unsubscribe(queue)
         return line_rec
-
-    @staticmethod
-    def _offer(queue: Any, record: LogRecord) -> None:
-        if not queue.full():
-            queue.put_nowait(record)
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

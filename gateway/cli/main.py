@@ -14,14 +14,14 @@ from pathlib import Path
 
 
 def _config_path(arg: str | None) -> Path:
-    from gateway.config import default_config_path
+    from turnroute.gateway.paths import default_config_path
 
     return Path(arg).expanduser() if arg else default_config_path()
 
 
 def _load(arg: str | None):
-    from gateway.config import load_config
-    from router.rules import ConfigError
+    from turnroute.gateway.config import load_config
+    from turnroute.router.rules import ConfigError
 
     path = _config_path(arg)
     try:
@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from gateway.app import create_app
+    from turnroute.gateway.edge.app import create_app
 
     logging.basicConfig(level=os.environ.get("TURNROUTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s turnroute %(levelname)s %(message)s")
@@ -74,9 +74,9 @@ def _read_capture(path: str) -> tuple[dict, dict]:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    from gateway.pipeline import override_for
-    from gateway.tokens import TokenCounter
-    from router.rules import describe_features, explain
+    from turnroute.gateway.pipeline import override_for
+    from turnroute.gateway.tokens import TokenCounter
+    from turnroute.router.rules import describe_features, explain
 
     _, config = _load(args.config)
     body, headers = _read_capture(args.request)
@@ -97,11 +97,11 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from router.replay import format_replay, replay_inputs
+    from turnroute.router.replay import format_replay, replay_inputs
 
     _, new = _load(args.config)
     _, old = _load(args.baseline)   # None → the default config
-    from router.replay import parse_capture
+    from turnroute.router.replay import parse_capture
 
     src = Path(args.source)
     files = sorted(src.glob("*.json*")) if src.is_dir() else [src]
@@ -112,13 +112,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from gateway.logs_command import run
+    from turnroute.gateway.cli.logs import run
 
     return run(args)
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
-    from gateway.logs_command import statusline
+    from turnroute.gateway.cli.logs import statusline
 
     return statusline(args)
 
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--changed", action="store_true", help="only show turns whose decision changes")
     rp.set_defaults(func=cmd_replay)
 
-    from gateway.logs_command import add_arguments
+    from turnroute.gateway.cli.logs import add_arguments
 
     lg = sub.add_parser("logs", help="read the per-request routing log")
     add_arguments(lg)

@@ -1,7 +1,8 @@
-"""The FastAPI app: Anthropic-compatible endpoints in front of the routed backends.
+"""The request handlers: `POST /v1/messages` and `/v1/messages/count_tokens`, health, models.
 
 Handlers take the raw `Request` and return raw responses (no pydantic models on the hot path):
 the body is parsed once with orjson and validated by hand, which keeps per-request CPU low.
+Every request, whatever happens to it, ends in `finish()`: one log line and the metrics.
 """
 
 from __future__ import annotations
@@ -14,28 +15,26 @@ from typing import Any, AsyncIterator
 from urllib.parse import quote
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.backends import Backend, build_backend
-from gateway.backends.litellm_backend import warm_import
-from gateway.config import Config, ConfigWatcher
-from gateway.errors import GatewayError, InvalidRequestError, RequestTooLarge, envelope, envelope_bytes
-from gateway.logs import RequestLog, default_log_path, new_record
-from gateway.metrics import Metrics
-from gateway.pipeline import Attempt, Run, call_with_fallback, new_request_id, override_for
-from gateway.prefill import PrefillGate
-from gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
-from gateway.protocol.stream import error_event
-from gateway.sseresponse import ClientGone, SSEResponse, close_quietly, until_disconnect
-from gateway.tokens import TokenCounter
-from gateway.ui import make_ui_router
-from router import Features, UnknownRoute
-from router.sticky import TurnMemory
+from turnroute.gateway.backends import Backend
+from turnroute.gateway.backends.pool import BackendPool
+from turnroute.gateway.config import Config, ConfigWatcher
+from turnroute.gateway.errors import AllBackendsFailed, GatewayError, InvalidRequestError, RequestTooLarge, envelope
+from turnroute.gateway.observe.log import RequestLog, new_record
+from turnroute.gateway.paths import log_path
+from turnroute.gateway.observe.metrics import Metrics
+from turnroute.gateway.pipeline import Attempt, Run, call_with_fallback, new_request_id, override_for
+from turnroute.gateway.prefill import PrefillGate
+from turnroute.gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
+from turnroute.gateway.protocol.stream import error_event
+from turnroute.gateway.edge.sse import ClientGone, SSEResponse, close_quietly, until_disconnect
+from turnroute.gateway.tokens import TokenCounter
+from turnroute.router import Features, UnknownRoute
+from turnroute.router.sticky import TurnMemory
 
 log = logging.getLogger("turnroute")
-WARM_IMPORT_DELAY = 3.0
 
 
 def header_value(text: str) -> str:
@@ -53,51 +52,25 @@ class Gateway:
     def __init__(self, config: Config, *, config_path: str | Path | None = None):
         self.config = config
         self.config_path = config_path
-        self.backends: dict[str, Backend] = {n: build_backend(c) for n, c in config.backends.items()}
+        self.backends = BackendPool(config.backends)
         self.tokens = TokenCounter()
-        path = Path(config.log.path).expanduser() if config.log.path else default_log_path()
-        self.log = RequestLog(path, max_bytes=config.log.max_bytes, keep=config.log.keep,
+        self.log = RequestLog(log_path(configured=config.log.path), max_bytes=config.log.max_bytes, keep=config.log.keep,
                               log_prompts=config.log.prompts)
         self.metrics = Metrics()
         self.memory = TurnMemory()
         self.gate = PrefillGate()
         self.watcher: ConfigWatcher | None = None
-        self._retired: list[Backend] = []
 
     def apply(self, config: Config) -> None:
         """Use a new config: keep backend clients whose settings did not change (warm pools)."""
-        backends = {}
-        for name, cfg in config.backends.items():
-            old = self.backends.get(name)
-            backends[name] = old if old is not None and old.config == cfg else build_backend(cfg)
-        for b in [b for n, b in self.backends.items() if backends.get(n) is not b]:
-            self._retire(b)
+        self.backends.swap(config.backends)
         for section in ("host", "port", "log"):
             if getattr(config, section) != getattr(self.config, section):
                 log.warning("config: a change to %s takes effect after a restart", section)
-        self.backends = backends
         self.config = config
 
-    def _retire(self, backend: Backend) -> None:
-        """Close a replaced backend's connection pool once requests it is serving have had time to end."""
-        self._retired.append(backend)
-
-        async def later() -> None:
-            await asyncio.sleep(backend.config.read_timeout + 5)
-            if backend in self._retired:
-                self._retired.remove(backend)
-                await backend.aclose()
-        try:
-            asyncio.get_running_loop().create_task(later())
-        except RuntimeError:      # no loop (e.g. applied from a test): closed at shutdown
-            pass
-
     async def aclose(self) -> None:
-        for b in [*self.backends.values(), *self._retired]:
-            try:
-                await b.aclose()
-            except Exception:
-                log.exception("closing backend %s", b.name)
+        await self.backends.aclose()
         self.log.flush_in_flight()
 
     # -- request pipeline ---------------------------------------------------------------------
@@ -173,25 +146,29 @@ class Gateway:
             if f.stream:
                 return SSEResponse(self.sse(run), headers=headers)
             message = run.complete_message()
-        except ClientGone:
+        except Exception as exc:
+            if attempt is not None and attempt.chunks is not None:
+                await close_quietly(attempt.chunks)
+            return self.failed(record, t0, headers, exc)
+        self.finish(record, t0, 200)
+        return json_response(message, 200, headers)
+
+    def failed(self, record: dict[str, Any], t0: float, headers: dict[str, str], exc: Exception) -> Response:
+        """The one error path of every handler: a log line, then the envelope with its status."""
+        if isinstance(exc, ClientGone):
             record["error"] = "client_disconnect"
             self.finish(record, t0, 499)
             return Response(status_code=499)
-        except GatewayError as exc:
-            fallbacks = getattr(exc, "fallbacks", None)
-            if fallbacks:
-                record["fallbacks"] = [x["backend"] for x in fallbacks]
+        if isinstance(exc, AllBackendsFailed) and exc.attempts:
+            record["fallbacks"] = [x["backend"] for x in exc.attempts]
+        if isinstance(exc, GatewayError):
             self.finish(record, t0, exc.status, exc)
             return json_response(exc.envelope(), exc.status, headers)
-        except Exception as exc:  # the gateway never crashes on a request
-            log.exception("request %s failed", record["id"])
-            if attempt is not None and attempt.chunks is not None:
-                await close_quietly(attempt.chunks)
-            self.finish(record, t0, 500, exc)
-            return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
-                                 500, headers)
-        self.finish(record, t0, 200)
-        return json_response(message, 200, headers)
+        # The gateway never crashes on a request: anything unexpected is a logged 500.
+        log.error("request %s failed", record["id"], exc_info=exc)
+        self.finish(record, t0, 500, exc)
+        return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
+                             500, headers)
 
     def served(self, record: dict[str, Any], headers: dict[str, str], f: Features, attempt: Attempt) -> None:
         """Record which backend answered (after any fallback) and remember it for the turn."""
@@ -244,14 +221,8 @@ class Gateway:
         try:
             _, f = await self.parse(request, record, "count_tokens")
             record.update(route="gateway", rule="count_tokens", reason="counted locally with tiktoken")
-        except GatewayError as exc:
-            self.finish(record, t0, exc.status, exc)
-            return json_response(exc.envelope(), exc.status, headers)
         except Exception as exc:
-            log.exception("count_tokens %s failed", record["id"])
-            self.finish(record, t0, 500, exc)
-            return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
-                                 500, headers)
+            return self.failed(record, t0, headers, exc)
         self.finish(record, t0, 200)
         return json_response({"input_tokens": f.input_tokens}, 200, headers)
 
@@ -278,58 +249,3 @@ class Gateway:
                 "last_id": data[-1]["id"] if data else None}
 
 
-def create_app(config: Config, *, config_path: str | Path | None = None, watch: bool = True) -> FastAPI:
-    gw = Gateway(config, config_path=config_path)
-
-    async def lifespan(app: FastAPI):
-        warm = None
-        if any(b.config.type == "litellm" for b in gw.backends.values()):
-            # Import LiteLLM (seconds of CPU) a little after start-up, so the first requests on
-            # the direct route are not slowed by it holding the GIL; a LiteLLM request that comes
-            # sooner imports it on demand.
-            warm = asyncio.get_running_loop().call_later(WARM_IMPORT_DELAY, warm_import)
-        if watch and config_path:
-            gw.watcher = ConfigWatcher(config_path, gw.apply)
-            gw.watcher.start()
-        try:
-            yield
-        finally:
-            if warm is not None:
-                warm.cancel()
-            if gw.watcher:
-                await gw.watcher.stop()
-            await gw.aclose()
-
-    app = FastAPI(title="turnroute", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.gateway = gw
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        kind = {404: "not_found_error", 405: "invalid_request_error"}.get(exc.status_code, "api_error")
-        return Response(envelope_bytes(kind, f"{request.method} {request.url.path}: {exc.detail}"),
-                        status_code=exc.status_code, media_type="application/json")
-
-    app.add_api_route("/v1/messages", gw.messages, methods=["POST"])
-    app.add_api_route("/v1/messages/count_tokens", gw.count_tokens, methods=["POST"])
-
-    async def hello() -> Response:
-        return json_response({"ok": True, "name": "turnroute"})
-
-    for path in ("/", "/api/hello"):
-        app.add_api_route(path, hello, methods=["GET", "HEAD"])
-
-    async def health() -> Response:
-        return json_response(await gw.health())
-
-    async def models() -> Response:
-        return json_response(gw.models())
-
-    async def metrics() -> Response:
-        data, ctype = gw.metrics.render()
-        return Response(data, media_type=ctype)
-
-    app.add_api_route("/health", health, methods=["GET"])
-    app.add_api_route("/v1/models", models, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"])
-    app.include_router(make_ui_router(gw.log))
-    return app

@@ -8,7 +8,6 @@ Claude Code runs the configured command after each assistant message with a JSON
 
 It runs often, so it must be fast (< 50 ms): no typer/fastapi/yaml imports, and the log is read
 backwards from the end only as far as the session's last line (see ``last_for_session``).
-Run directly with ``python -m gateway.statusline [--log PATH]`` for the fastest start.
 """
 
 from __future__ import annotations
@@ -16,20 +15,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from gateway.logs_cli import last_for_session
+from turnroute.gateway.observe.reader import last_for_session
+from turnroute.gateway.observe.table import fmt_ms
 
 __all__ = ["statusline_text", "main"]
 
 SEP = " · "
-
-
-def _duration(ms: Any) -> str | None:
-    if not isinstance(ms, (int, float)):
-        return None
-    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
 def _render(rec: dict[str, Any]) -> str:
@@ -40,9 +33,8 @@ def _render(rec: dict[str, Any]) -> str:
     parts = [head]
     if rec.get("rule"):
         parts.append(str(rec["rule"]))
-    dur = _duration(rec.get("latency_ms"))
-    if dur:
-        parts.append(dur)
+    if isinstance(rec.get("latency_ms"), (int, float)):
+        parts.append(fmt_ms(rec["latency_ms"]))
     prompt, cached = rec.get("prompt_tokens"), rec.get("cached_tokens")
     if isinstance(prompt, int) and isinstance(cached, int) and prompt > 0:
         parts.append(f"cache {round(100 * cached / prompt)}%")
@@ -70,19 +62,8 @@ def statusline_text(stdin_json: dict[str, Any] | None, log_path: str | os.PathLi
     return _render(rec)
 
 
-def _log_path(argv: list[str]) -> Path:
-    if "--log" in argv:
-        i = argv.index("--log")
-        if i + 1 < len(argv):
-            return Path(argv[i + 1]).expanduser()
-    from gateway.logs import default_log_path
-
-    return default_log_path()
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(log_path: str | os.PathLike[str]) -> int:
     """Read Claude Code's JSON from stdin (if any), print the line; never fails loudly."""
-    argv = sys.argv[1:] if argv is None else argv
     data: dict[str, Any] | None = None
     try:
         if not sys.stdin.isatty():
@@ -92,12 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError):
         data = None
     try:
-        line = statusline_text(data, _log_path(argv))
+        line = statusline_text(data, log_path)
     except Exception as exc:  # a broken status line must not spam Claude Code with tracebacks
         line = f"turnroute: {type(exc).__name__}"
     sys.stdout.write(line + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""`turnroute logs` and `turnroute statusline`: argument handling around gateway.logs_cli."""
+"""`turnroute logs` and `turnroute statusline`: their arguments, over `observe.reader` and `observe.table`."""
 
 from __future__ import annotations
 
@@ -9,26 +9,20 @@ from pathlib import Path
 
 
 def resolve_log_path(log_arg: str | None, config_arg: str | None = None) -> Path:
-    """--log, else $TURNROUTE_LOG, else the config's log.path, else the default state-dir file."""
-    if log_arg:
-        return Path(log_arg).expanduser()
-    if os.environ.get("TURNROUTE_LOG"):
-        return Path(os.environ["TURNROUTE_LOG"]).expanduser()
-    from gateway.config import default_config_path
+    """The log `turnroute serve` would write with this config (see `paths.log_path`)."""
+    from turnroute.gateway.paths import default_config_path, log_path
 
-    cfg = Path(config_arg).expanduser() if config_arg else default_config_path()
-    try:
-        import yaml
+    configured = None
+    if not log_arg and not os.environ.get("TURNROUTE_LOG"):
+        cfg = Path(config_arg).expanduser() if config_arg else default_config_path()
+        try:
+            import yaml
 
-        doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
-        path = (doc.get("log") or {}).get("path")
-        if path:
-            return Path(path).expanduser()
-    except Exception:        # unreadable or invalid config: fall back to the default path
-        pass
-    from gateway.logs import default_log_path
-
-    return default_log_path()
+            doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+            configured = (doc.get("log") or {}).get("path")
+        except Exception:        # unreadable or invalid config: the default path
+            configured = None
+    return log_path(log_arg, configured)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,13 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import orjson
 
-    from gateway import logs_cli
+    from turnroute.gateway.observe import reader, table
 
     path = resolve_log_path(args.log, args.config)
-    records = logs_cli.filter_records(logs_cli.read_records(path), route=args.route, session=args.session,
+    records = reader.filter_records(reader.read_records(path), route=args.route, session=args.session,
                                       since=args.since, errors=args.errors)
     if args.stats:
-        from gateway.logstats import compute_stats, format_stats
+        from turnroute.gateway.observe.stats import compute_stats, format_stats
 
         print(format_stats(compute_stats(records)))
         return 0
@@ -64,25 +58,25 @@ def run(args: argparse.Namespace) -> int:
         for rec in records:
             sys.stdout.write(orjson.dumps(rec).decode() + "\n")
     elif records:
-        print(logs_cli.format_table(records, fixed=args.follow))
+        print(table.format_table(records, fixed=args.follow))
     elif args.follow:
-        print(logs_cli.format_table([{}], fixed=True).split("\n", 1)[0])
+        print(table.format_table([{}], fixed=True).split("\n", 1)[0])
     else:
         print(f"no requests in {path}" + (" matching the filters" if any(
             (args.route, args.session, args.since, args.errors)) else ""))
     if args.follow:
         sys.stdout.flush()
-        for rec in logs_cli.follow(path):
-            if not list(logs_cli.filter_records([rec], route=args.route, session=args.session,
+        for rec in reader.follow(path):
+            if not list(reader.filter_records([rec], route=args.route, session=args.session,
                                                 since=args.since, errors=args.errors)):
                 continue
-            line = orjson.dumps(rec).decode() if args.json else logs_cli.format_record_line(rec)
+            line = orjson.dumps(rec).decode() if args.json else table.format_record_line(rec)
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     return 0
 
 
 def statusline(args: argparse.Namespace) -> int:
-    from gateway.statusline import main
+    from turnroute.gateway.observe.statusline import main
 
-    return main(["--log", str(resolve_log_path(args.log))])
+    return main(resolve_log_path(args.log))

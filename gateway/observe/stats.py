@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.logs_cli import Record, _ms, _num, is_error
+from turnroute.gateway.observe.reader import Record, is_error
+from turnroute.gateway.observe.table import fmt_ms, fmt_tokens
 
 __all__ = ["compute_stats", "format_stats", "percentile"]
 
@@ -104,7 +105,7 @@ def _pct(v: float | None) -> str:
 
 def format_stats(stats: dict[str, Any]) -> str:
     """Human-readable rendering of ``compute_stats``."""
-    out = [f"requests {stats['requests']}   reported tokens {_num(stats['tokens'])}   "
+    out = [f"requests {stats['requests']}   reported tokens {fmt_tokens(stats['tokens'])}   "
            f"fallbacks {stats['fallbacks']}   errors {stats['errors']['total']}", ""]
     for title, key in (("route", "routes"), ("rule", "rules")):
         items = stats[key]
@@ -112,16 +113,16 @@ def format_stats(stats: dict[str, Any]) -> str:
         out.append(f"{title:<{w}}  {'requests':>8}  {'share':>6}  {'tokens':>7}  {'tok share':>9}")
         for name, s in items.items():
             out.append(f"{name:<{w}}  {s['requests']:>8}  {_pct(s['share']):>6}  "
-                       f"{_num(s['tokens']):>7}  {_pct(s['token_share']):>9}")
+                       f"{fmt_tokens(s['tokens']):>7}  {_pct(s['token_share']):>9}")
         out.append("")
     if stats["backends"]:
         w = max(7, *(len(k) for k in stats["backends"]))
         out.append(f"{'backend':<{w}}  {'ok':>4}  {'p50 lat':>8}  {'p95 lat':>8}  "
                    f"{'p50 ttft':>8}  {'p95 ttft':>8}  {'cache':>6}")
         for name, b in stats["backends"].items():
-            out.append(f"{name:<{w}}  {b['ok']:>4}  {_ms(b['latency_p50_ms']):>8}  "
-                       f"{_ms(b['latency_p95_ms']):>8}  {_ms(b['ttft_p50_ms']):>8}  "
-                       f"{_ms(b['ttft_p95_ms']):>8}  {_pct(b['cache_hit_rate']):>6}")
+            out.append(f"{name:<{w}}  {b['ok']:>4}  {fmt_ms(b['latency_p50_ms']):>8}  "
+                       f"{fmt_ms(b['latency_p95_ms']):>8}  {fmt_ms(b['ttft_p50_ms']):>8}  "
+                       f"{fmt_ms(b['ttft_p95_ms']):>8}  {_pct(b['cache_hit_rate']):>6}")
         out.append("")
     out.append(f"mlx cache hit rate (Σcached/Σprompt): {_pct(stats['mlx_cache_hit_rate'])}"
                f"  ({stats['mlx_cached_tokens']}/{stats['mlx_prompt_tokens']})")

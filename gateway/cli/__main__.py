@@ -1,0 +1,3 @@
+from turnroute.gateway.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The HTTP edge: the ASGI app, its request handlers, the SSE response and the error envelope."""
