@@ -10,13 +10,13 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 from turnroute.gateway.backends.base import Backend
 from turnroute.gateway.errors import AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError
 from turnroute.gateway.prefill import PrefillGate
-from turnroute.gateway.protocol import StreamConverter, TranslateOptions, assemble, openai_response_to_chunk, to_openai
-from turnroute.router.features import json_schema_of
+from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, json_schema_of,
+                                        openai_response_to_chunk, to_openai)
 from turnroute.router import Decision, Features
 from turnroute.router.ids import mint_tool_id
 
@@ -61,8 +61,8 @@ class Attempt:
     options: TranslateOptions | None = None
 
 
-async def call_with_fallback(body: dict[str, Any], features: Features, decision: Decision,
-                             backends: dict[str, Backend], *, stream: bool,
+async def call_with_fallback(view: RequestView, features: Features, decision: Decision,
+                             backends: Mapping[str, Backend], *, stream: bool,
                              record: dict[str, Any], gate: PrefillGate) -> Attempt:
     """Try the decided backend, then each fallback, until one accepts the request.
 
@@ -79,7 +79,7 @@ async def call_with_fallback(body: dict[str, Any], features: Features, decision:
                               "message": f"backend '{name}' is not configured"})
             continue
         opts = options_for(backend, decision, stream)
-        payload = to_openai(body, opts)
+        payload = to_openai(view, opts)
         record["backend_model"] = opts.model
         stripped = features.has_tools and (opts.strip_tools or not opts.tools)
         session = features.session_id

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from turnroute.gateway.protocol.content import RequestView
 from turnroute.gateway.protocol.jsonfast import dumps
+from turnroute.router.lru import LRU
 
 ENCODING = "cl100k_base"
 # Per-message framing overhead, roughly what chat formats add around each message.
@@ -34,27 +34,6 @@ def _offline_encodings() -> None:
             os.environ["TIKTOKEN_CACHE_DIR"] = str(d)
 
 
-class _LRU:
-    def __init__(self, size: int):
-        self.size = size
-        self.data: OrderedDict[bytes, int] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: bytes) -> int | None:
-        with self.lock:
-            v = self.data.get(key)
-            if v is not None:
-                self.data.move_to_end(key)
-            return v
-
-    def put(self, key: bytes, value: int) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-
 class TokenCounter:
     """Counts Anthropic request bodies; safe to share across requests and threads."""
 
@@ -63,30 +42,31 @@ class TokenCounter:
         import tiktoken
 
         self._enc = tiktoken.get_encoding(ENCODING)
-        self._prefix = _LRU(prefix_cache)
-        self._messages = _LRU(message_cache)
+        self._prefix: LRU[bytes, int] = LRU(prefix_cache)
+        self._messages: LRU[bytes, int] = LRU(message_cache)
 
     def count_text(self, text: str) -> int:
         return len(self._enc.encode(text, disallowed_special=()))
 
-    def _memo(self, cache: _LRU, raw: bytes, render: Any) -> int:
-        key = hashlib.blake2b(raw, digest_size=16).digest()
+    def _memo(self, cache: LRU[bytes, int], key: bytes, render: Any) -> int:
         n = cache.get(key)
         if n is None:
             n = self.count_text(render())
             cache.put(key, n)
         return n
 
-    def count(self, body: dict[str, Any]) -> int:
+    def count(self, request: RequestView | dict[str, Any]) -> int:
+        """Estimated input tokens; the system+tools prefix is counted once per distinct digest."""
+        view = request if isinstance(request, RequestView) else RequestView.of(request)
+        body = view.body
         system = body.get("system")
         tools = body.get("tools")
         total = 0
         if system or tools:
-            raw = dumps([system, tools])
-            total += self._memo(self._prefix, raw, lambda: _render_prefix(system, tools))
+            total += self._memo(self._prefix, view.prefix_digest, lambda: _render_prefix(system, tools))
         for message in body.get("messages") or ():
-            raw = dumps(message)
-            total += PER_MESSAGE + self._memo(self._messages, raw, lambda m=message: _render(m.get("content")))
+            key = hashlib.blake2b(dumps(message), digest_size=16).digest()
+            total += PER_MESSAGE + self._memo(self._messages, key, lambda m=message: _render(m.get("content")))
         return max(total, 1)
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping, Sequence
 
+from turnroute.gateway.protocol.content import (BILLING_PREFIX, json_schema_of, parse_billing_header,
+                                                strip_reminders, text_pieces)
 from turnroute.router.ids import origin_of
 from turnroute.router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
 
-__all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features",
-           "json_schema_of", "parse_billing_header", "strip_reminders", "session_from_user_id"]
+__all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "session_from_user_id"]
 
 
 class TurnKind(str, Enum):
@@ -55,36 +56,7 @@ class Features:
     client: dict                 # parsed billing header fields (cc_version, cc_entrypoint, …)
 
 
-BILLING_PREFIX = "x-anthropic-billing-header:"
-_REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|$)", re.S)
 _OLD_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)\s*$")
-
-
-def strip_reminders(text: str) -> str:
-    """Text without <system-reminder>…</system-reminder> blocks, trimmed."""
-    if "<system-reminder>" in text:
-        text = _REMINDER.sub("", text)
-    return text.strip()
-
-
-def json_schema_of(body: dict) -> dict | None:
-    """The JSON schema of ``output_config.format`` (or legacy ``output_format``), if any."""
-    config = body.get("output_config")
-    fmt = (config.get("format") if isinstance(config, dict) else None) or body.get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
-        return fmt["schema"]
-    return None
-
-
-def parse_billing_header(text: str) -> dict:
-    """"x-anthropic-billing-header: cc_version=2.1.331.a3f; cc_entrypoint=cli;" → {cc_version: …}."""
-    out: dict = {}
-    for part in text[len(BILLING_PREFIX):].split(";"):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if key:
-            out[key] = value.strip() if sep else ""
-    return out
 
 
 def session_from_user_id(user_id: Any) -> str | None:
@@ -108,15 +80,6 @@ def client_marks_subagent(client: Mapping[str, str]) -> bool:
         if "agent" in k.lower() or "agent" in str(v).lower():
             return True
     return False
-
-
-def _texts(content: Any) -> list[str]:
-    """Text pieces of one message's content (string or block list), tool_result text excluded."""
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [b.get("text") or "" for b in content if isinstance(b, dict) and b.get("type") == "text"]
-    return []
 
 
 def _has_tool_result(content: Any) -> bool:
@@ -145,7 +108,7 @@ def _has_human(text: str) -> bool:
 
 def _human_text(content: Any) -> str:
     """Human-written text of a user message: text blocks minus system-reminders."""
-    parts = [strip_reminders(x) for x in _texts(content) if _has_human(x)]
+    parts = [strip_reminders(x) for x in text_pieces(content) if _has_human(x)]
     return "\n".join(parts)
 
 
@@ -199,14 +162,6 @@ def _scan(messages: Sequence[Any]) -> tuple[int, bool, list[str]]:
     return turns, images, run
 
 
-def _system_texts(system: Any) -> list[str]:
-    if isinstance(system, str):
-        return [system]
-    if isinstance(system, list):
-        return [b.get("text") or "" for b in system if isinstance(b, dict) and b.get("type") == "text"]
-    return []
-
-
 def _contains(text: str, markers_lc: tuple[str, ...]) -> bool:
     if not markers_lc:
         return False
@@ -247,7 +202,7 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
     tools = body.get("tools")
     tool_names = tuple(t.get("name") or "" for t in tools if isinstance(t, dict)) \
         if isinstance(tools, list) else ()
-    system = _system_texts(body.get("system"))
+    system = text_pieces(body.get("system"))
     client: dict = {}
     rest = system
     if system and system[0].startswith(BILLING_PREFIX):
@@ -281,7 +236,7 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
         intent = intent or intents.classify(prompt)
     elif run:
         prompt = run[0]
-    last_text = "\n".join(_texts(last_msg.get("content"))) if last_is_user else ""
+    last_text = "\n".join(text_pieces(last_msg.get("content"))) if last_is_user else ""
 
     origin = None
     if tool_result:

@@ -10,10 +10,8 @@ gateway does not grow, and lock-protected because requests of one session arrive
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from turnroute.router.features import Features, TurnKind
+from turnroute.router.lru import LRU
 
 __all__ = ["TurnMemory", "sticky_key"]
 
@@ -41,29 +39,17 @@ class TurnMemory:
         if max_sessions < 1:
             raise ValueError("max_sessions must be >= 1")
         self.max_sessions = max_sessions
-        self._data: OrderedDict[str, tuple[int, str]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._data: LRU[str, tuple[int, str]] = LRU(max_sessions)
 
     def remember(self, session_id: str | None, user_turn: int, backend: str) -> None:
         """Record that `backend` serves `user_turn` of `session_id` (evicts the oldest session)."""
-        if not session_id:
-            return
-        with self._lock:
-            self._data[session_id] = (user_turn, backend)
-            self._data.move_to_end(session_id)
-            while len(self._data) > self.max_sessions:
-                self._data.popitem(last=False)
+        if session_id:
+            self._data.put(session_id, (user_turn, backend))
 
     def recall(self, session_id: str | None, user_turn: int) -> str | None:
         """The backend that served this exact user turn, or None (other turn, unknown session)."""
-        if not session_id:
-            return None
-        with self._lock:
-            hit = self._data.get(session_id)
-            if hit is None:
-                return None
-            self._data.move_to_end(session_id)
-        return hit[1] if hit[0] == user_turn else None
+        hit = self._data.get(session_id) if session_id else None
+        return hit[1] if hit is not None and hit[0] == user_turn else None
 
     def remember_features(self, f: Features, backend: str) -> None:
         """Gateway helper: remember the backend that actually served the request `f` (after fallback)."""
@@ -77,5 +63,4 @@ class TurnMemory:
         return self.recall(key[0], key[1]) if key is not None else None
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
+        return len(self._data)

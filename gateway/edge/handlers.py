@@ -27,7 +27,7 @@ from turnroute.gateway.paths import log_path
 from turnroute.gateway.observe.metrics import Metrics
 from turnroute.gateway.pipeline import Attempt, Run, call_with_fallback, new_request_id, override_for
 from turnroute.gateway.prefill import PrefillGate
-from turnroute.gateway.protocol import InvalidRequest, encode_event, validate_count_tokens_request, validate_messages_request
+from turnroute.gateway.protocol import InvalidRequest, RequestView, encode_event, validate_count_tokens_request, validate_messages_request
 from turnroute.gateway.protocol.stream import error_event
 from turnroute.gateway.edge.sse import ClientGone, SSEResponse, close_quietly, until_disconnect
 from turnroute.gateway.tokens import TokenCounter
@@ -93,9 +93,9 @@ class Gateway:
         record["stream"] = bool(body.get("stream"))
         return body
 
-    def features(self, body: dict[str, Any], request: Request, endpoint: str) -> Features:
-        return self.config.rules.features(body, request.headers, endpoint=endpoint,
-                                          input_tokens=self.tokens.count(body), memory=self.memory)
+    def features(self, view: RequestView, request: Request, endpoint: str) -> Features:
+        return self.config.rules.features(view.body, request.headers, endpoint=endpoint,
+                                          input_tokens=self.tokens.count(view), memory=self.memory)
 
     def describe(self, record: dict[str, Any], f: Features) -> None:
         record.update(session=f.session_id, turn=f.turn.value, intent=f.intent, tools=f.tool_count,
@@ -115,16 +115,17 @@ class Gateway:
         except Exception:
             log.exception("could not write the log line for %s", record.get("id"))
 
-    async def parse(self, request: Request, record: dict[str, Any], endpoint: str) -> tuple[dict, Features]:
+    async def parse(self, request: Request, record: dict[str, Any], endpoint: str) -> tuple[RequestView, Features]:
         """Body → validated dict → features, recorded in the log line as soon as they are known."""
         body = await self.read_json(request, record)
         try:
             (validate_messages_request if endpoint == "messages" else validate_count_tokens_request)(body)
         except InvalidRequest as exc:
             raise InvalidRequestError(str(exc)) from None
-        f = self.features(body, request, endpoint)
+        view = RequestView.of(body)
+        f = self.features(view, request, endpoint)
         self.describe(record, f)
-        return body, f
+        return view, f
 
     async def messages(self, request: Request) -> Response:
         t0 = time.perf_counter()
@@ -132,7 +133,7 @@ class Gateway:
         headers = {"x-turnroute-request-id": record["id"]}
         attempt: Attempt | None = None
         try:
-            body, f = await self.parse(request, record, "messages")
+            view, f = await self.parse(request, record, "messages")
             try:
                 decision = self.config.rules.decide(f, override=override_for(request.headers))
             except UnknownRoute as exc:
@@ -140,9 +141,9 @@ class Gateway:
             record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
             headers["x-turnroute-rule"] = header_value(decision.rule)
             attempt = await until_disconnect(request, call_with_fallback(
-                body, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate))
+                view, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate))
             self.served(record, headers, f, attempt)
-            run = Run(body, f, attempt, record, t0)
+            run = Run(view.body, f, attempt, record, t0)
             if f.stream:
                 return SSEResponse(self.sse(run), headers=headers)
             message = run.complete_message()

@@ -18,10 +18,8 @@ from typing import Any
 
 import orjson
 
+from .content import BILLING_PREFIX, RequestView, joined_text, json_schema_of
 from .jsonfast import dumps
-
-from turnroute.router.features import BILLING_PREFIX, json_schema_of
-from turnroute.router.features import parse_billing_header as _parse_header_text
 
 IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
 DOCUMENT_PLACEHOLDER = "[document omitted: this backend does not accept documents]"
@@ -43,19 +41,6 @@ class TranslateOptions:
 
 
 # ---------------------------------------------------------------------------- system
-def parse_billing_header(system: Any) -> dict:
-    """Fields of the ``x-anthropic-billing-header:`` system block (cc_version, cc_entrypoint…)."""
-    if isinstance(system, str):
-        first = system.split("\n", 1)[0]
-        return _parse_header_text(first) if first.startswith(BILLING_PREFIX) else {}
-    if isinstance(system, list):
-        for block in system:
-            text = block.get("text") if isinstance(block, dict) else None
-            if isinstance(text, str) and text.startswith(BILLING_PREFIX):
-                return _parse_header_text(text)
-    return {}
-
-
 @lru_cache(maxsize=_CACHE_SIZE)
 def _system_from_str(system: str) -> str:
     if system.startswith(BILLING_PREFIX):
@@ -74,13 +59,14 @@ def _system_from_json(raw: bytes) -> str:
     return "\n\n".join(texts)
 
 
-def system_text(system: Any) -> str:
+def system_text(view: RequestView) -> str:
     """The leading system message text: text blocks joined, billing header dropped."""
+    system = view.body.get("system")
     if not system:
         return ""
     if isinstance(system, str):
         return _system_from_str(system)
-    return _system_from_json(dumps(system))
+    return _system_from_json(view.system_bytes)
 
 
 # ---------------------------------------------------------------------------- tools
@@ -106,10 +92,6 @@ def _tools_from_json(raw: bytes, only: str | None) -> tuple[dict, ...]:
     if only is not None and not out:  # named tool missing: offer them all rather than none
         return _tools_from_json(raw, None)
     return tuple(out)
-
-
-def _translate_tools(tools: list, only: str | None) -> list[dict]:
-    return list(_tools_from_json(dumps(tools), only))
 
 
 # ---------------------------------------------------------------------------- content
@@ -202,13 +184,6 @@ def _push(out: list[dict], msg: dict) -> None:
     out.append(msg)
 
 
-def _block_texts(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n\n".join(b["text"] for b in content
-                       if isinstance(b, dict) and b.get("type") == "text" and b.get("text"))
-
-
 def _system_reminder(text: str) -> str:
     if text.lstrip().startswith("<system-reminder>"):
         return text
@@ -263,18 +238,19 @@ def _user(content: list, opts: TranslateOptions, text_mode: bool, out: list[dict
         _push(out, {"role": "user", "content": _user_content(parts)})
 
 
-def translate_messages(body: dict, opts: TranslateOptions) -> list[dict]:
+def translate_messages(view: RequestView, opts: TranslateOptions) -> list[dict]:
     """The OpenAI ``messages`` list: leading system message, then the conversation."""
+    body = view.body
     text_mode = not opts.tools or opts.strip_tools
     out: list[dict] = []
-    sys_text = system_text(body.get("system"))
+    sys_text = system_text(view)
     if sys_text:
         out.append({"role": "system", "content": sys_text})
     for msg in body.get("messages") or ():
         role = msg.get("role")
         content = msg.get("content")
         if role == "system":  # most chat templates reject a non-leading system message
-            text = _block_texts(content)
+            text = joined_text(content)
             if text:
                 _push(out, {"role": "user", "content": _system_reminder(text)})
         elif isinstance(content, str):
@@ -289,9 +265,11 @@ def translate_messages(body: dict, opts: TranslateOptions) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- body
-def to_openai(body: dict, opts: TranslateOptions) -> dict:
-    """Build the Chat Completions body. ``body`` is not modified and not deep-copied."""
-    out: dict[str, Any] = {"model": opts.model, "messages": translate_messages(body, opts)}
+def to_openai(request: RequestView | dict, opts: TranslateOptions) -> dict:
+    """Build the Chat Completions body. The body is not modified and not deep-copied."""
+    view = request if isinstance(request, RequestView) else RequestView.of(request)
+    body = view.body
+    out: dict[str, Any] = {"model": opts.model, "messages": translate_messages(view, opts)}
     max_tokens = body.get("max_tokens")
     limit = opts.max_output_tokens
     if limit is not None and (max_tokens is None or max_tokens > limit):
@@ -307,7 +285,7 @@ def to_openai(body: dict, opts: TranslateOptions) -> dict:
         choice = body.get("tool_choice") or {}
         ctype = choice.get("type")
         only = choice.get("name") if ctype == "tool" else None
-        translated = _translate_tools(tools, only)
+        translated = list(_tools_from_json(view.tools_bytes, only))
         if translated:
             out["tools"] = translated
             if ctype in _TOOL_CHOICE:

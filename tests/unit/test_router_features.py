@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from turnroute.router.features import TurnKind, extract_features, parse_billing_header, session_from_user_id
+from turnroute.gateway.protocol.content import parse_billing_header
+from turnroute.router.features import TurnKind, extract_features, session_from_user_id
 from turnroute.router.ids import mint_tool_id
 from turnroute.router.intents import IntentSets
 from tests.fixtures import cc_requests as cc
