@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from turnroute.gateway.backends.base import BackendConfig, Supports
 from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
+from turnroute.router.schema import Ctx
 from turnroute.router.yamlsrc import line_of, load_yaml
 
 log = logging.getLogger("turnroute")
@@ -42,76 +43,45 @@ class Config:
     rules: RuleSet
 
 
-class _Reader:
-    """Small typed accessors that raise ConfigError with file:line."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, node: Any, key: str | None, path: str, message: str) -> ConfigError:
-        return ConfigError(f"{path}: {message}", source=self.source, line=line_of(node, key))
-
-    def mapping(self, node: Any, key: str, path: str, allowed: set[str]) -> dict:
-        value = node.get(key) if isinstance(node, dict) else None
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(node, key, path, "must be a mapping")
-        for k in value:
-            if k not in allowed:
-                raise self.fail(value, k, f"{path}.{k}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
-        return value
-
-    def typed(self, node: dict, key: str, path: str, kind: type | tuple, default: Any) -> Any:
-        if key not in node or node[key] is None:
-            return default
-        value = node[key]
-        if kind in (int, float) and isinstance(value, bool):
-            raise self.fail(node, key, path, f"must be a number, got {value!r}")
-        if kind is float and isinstance(value, int):
-            return float(value)
-        if not isinstance(value, kind):
-            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.fail(node, key, path, f"must be {want}, got {value!r}")
-        return value
-
+# Defaults live in the dataclasses; the reader below takes them from these instances.
+_LOG = LogSettings()
+_BACKEND = BackendConfig(name="", type="openai", urls=(), model="")
+_SUPPORTS = Supports()
 
 BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "timeout", "supports", "api_key_env",
                 "description", "one_prefill_per_session"}
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 
-def _backend(r: _Reader, name: str, node: Any) -> BackendConfig:
+def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
     path = f"backends.{name}"
     if not isinstance(node, dict):
-        raise r.fail(node, None, path, "must be a mapping")
-    for k in node:
-        if k not in BACKEND_KEYS:
-            raise r.fail(node, k, f"{path}.{k}", f"unknown key (expected one of {', '.join(sorted(BACKEND_KEYS))})")
+        raise r.error(node, None, path, "must be a mapping")
+    r.keys(node, sorted(BACKEND_KEYS), path)
     kind = r.typed(node, "type", f"{path}.type", str, "openai")
     if kind not in ("openai", "litellm"):
-        raise r.fail(node, "type", f"{path}.type", f"unknown backend type {kind!r} (expected openai or litellm)")
+        raise r.error(node, "type", f"{path}.type", f"unknown backend type {kind!r} (expected openai or litellm)")
     urls: list[str] = []
     if "urls" in node:
         urls = r.typed(node, "urls", f"{path}.urls", list, [])
     elif "url" in node:
         urls = [r.typed(node, "url", f"{path}.url", str, "")]
     if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-        raise r.fail(node, "urls" if "urls" in node else "url", f"{path}.url",
+        raise r.error(node, "urls" if "urls" in node else "url", f"{path}.url",
                      "needs an http(s) URL such as http://127.0.0.1:8080/v1")
     model = r.typed(node, "model", f"{path}.model", str, None)
     if not model:
-        raise r.fail(node, None, f"{path}.model", "field required (the backend's model name)")
+        raise r.error(node, None, f"{path}.model", "field required (the backend's model name)")
     timeout = r.mapping(node, "timeout", f"{path}.timeout", {"connect", "read"})
     supports = r.mapping(node, "supports", f"{path}.supports", SUPPORT_KEYS)
-    sup = Supports(**{k: r.typed(supports, k, f"{path}.supports.{k}", bool, getattr(Supports(), k)) for k in SUPPORT_KEYS})
-    max_out = r.typed(node, "max_output_tokens", f"{path}.max_output_tokens", int, 8192)
+    sup = Supports(**{k: r.typed(supports, k, f"{path}.supports.{k}", bool, getattr(_SUPPORTS, k)) for k in SUPPORT_KEYS})
+    max_out = r.typed(node, "max_output_tokens", f"{path}.max_output_tokens", int, _BACKEND.max_output_tokens)
     if max_out is not None and max_out <= 0:
-        raise r.fail(node, "max_output_tokens", f"{path}.max_output_tokens", "must be positive")
+        raise r.error(node, "max_output_tokens", f"{path}.max_output_tokens", "must be positive")
     return BackendConfig(
         name=name, type=kind, urls=tuple(u.rstrip("/") for u in urls), model=model, max_output_tokens=max_out,
-        connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, 2.0),
-        read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, 600.0),
+        connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, _BACKEND.connect_timeout),
+        read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, _BACKEND.read_timeout),
         supports=sup, api_key_env=r.typed(node, "api_key_env", f"{path}.api_key_env", str, None),
         # On by default for direct servers (mlx_lm.server), whose batching does not share prefixes.
         one_prefill_per_session=r.typed(node, "one_prefill_per_session", f"{path}.one_prefill_per_session",
@@ -121,28 +91,28 @@ def _backend(r: _Reader, name: str, node: Any) -> BackendConfig:
 
 def parse_config(text: str, source: str) -> Config:
     doc = load_yaml(text, source)
-    r = _Reader(source)
+    r = Ctx(source)
     if not isinstance(doc, dict):
         raise ConfigError("the config must be a YAML mapping", source=source, line=1)
     for k in doc:
         if k not in TOP_LEVEL:
-            raise r.fail(doc, k, k, f"unknown section (expected one of {', '.join(sorted(TOP_LEVEL))})")
+            raise r.error(doc, k, k, f"unknown section (expected one of {', '.join(sorted(TOP_LEVEL))})")
     server = r.mapping(doc, "server", "server", {"host", "port"})
     logs = r.mapping(doc, "log", "log", {"path", "max_bytes", "keep", "prompts"})
     limits = r.mapping(doc, "limits", "limits", {"max_body_bytes"})
     backends_node = r.mapping(doc, "backends", "backends", set(doc.get("backends") or {}))
     if not backends_node:
-        raise r.fail(doc, "backends", "backends", "declare at least one backend")
+        raise r.error(doc, "backends", "backends", "declare at least one backend")
     backends = {name: _backend(r, name, node) for name, node in backends_node.items()}
     rules = parse_ruleset(doc, backends=set(backends), source=source)
     return Config(
         source=source,
         host=r.typed(server, "host", "server.host", str, "127.0.0.1"),
         port=r.typed(server, "port", "server.port", int, DEFAULT_PORT),
-        log=LogSettings(path=r.typed(logs, "path", "log.path", str, None),
-                        max_bytes=r.typed(logs, "max_bytes", "log.max_bytes", int, 10 * 1024 * 1024),
-                        keep=r.typed(logs, "keep", "log.keep", int, 5),
-                        prompts=r.typed(logs, "prompts", "log.prompts", bool, False)),
+        log=LogSettings(path=r.typed(logs, "path", "log.path", str, _LOG.path),
+                        max_bytes=r.typed(logs, "max_bytes", "log.max_bytes", int, _LOG.max_bytes),
+                        keep=r.typed(logs, "keep", "log.keep", int, _LOG.keep),
+                        prompts=r.typed(logs, "prompts", "log.prompts", bool, _LOG.prompts)),
         max_body_bytes=r.typed(limits, "max_body_bytes", "limits.max_body_bytes", int, 32 * 1024 * 1024),
         backends=backends, rules=rules)
 

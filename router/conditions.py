@@ -8,7 +8,6 @@ what `turnroute route --explain` prints, so it must read well.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any, Callable
 
 from turnroute.router.features import Features, TurnKind, client_marks_subagent
 from turnroute.router.intents import INTENTS
-from turnroute.router.yamlsrc import ConfigError, line_of
+from turnroute.router.schema import Ctx, suggest
 
 __all__ = ["Condition", "Ctx", "parse_condition", "TURN_NAMES", "CONDITION_KEYS"]
 
@@ -35,22 +34,6 @@ class Condition:
 
     text: str
     check: Check
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """Where we are while parsing: for errors that name file, line and path."""
-
-    source: str
-    backends: frozenset[str]
-
-    def error(self, node: Any, key: Any, path: str, message: str) -> ConfigError:
-        return ConfigError(f"{path}: {message}", self.source, line_of(node, key))
-
-
-def suggest(word: Any, choices: Any) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" — did you mean {close[0]!r}?" if close else ""
 
 
 def _names(value: Any, ctx: Ctx, node: Any, key: str, path: str, allowed: tuple[str, ...] | None,

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from turnroute.router.conditions import Condition, Ctx, parse_condition, suggest
+from turnroute.router.conditions import Condition, parse_condition
+from turnroute.router.schema import Ctx, suggest
 from turnroute.router.features import Features, TurnKind, extract_features
 from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS, IntentSets, Markers, compile_set
 from turnroute.router.yamlsrc import ConfigError, line_of
@@ -173,13 +174,6 @@ class RuleSet:
 
 # ---------------------------------------------------------------- parsing
 
-def _keys(node: Any, allowed: tuple[str, ...], ctx: Ctx, path: str) -> None:
-    for k in node:
-        if k not in allowed:
-            raise ctx.error(node, k, f"{path}.{k}" if path else str(k),
-                            f"unknown key (expected one of {', '.join(allowed)}){suggest(k, allowed)}")
-
-
 def _backend(v: Any, ctx: Ctx, node: Any, key: Any, path: str, allow_origin: bool) -> str:
     choices = sorted(ctx.backends) + ([ORIGIN] if allow_origin else [])
     if not isinstance(v, str) or v not in choices:
@@ -219,14 +213,6 @@ def _actions(node: Mapping, ctx: Ctx, path: str, name: str, allow_origin: bool) 
                 fallback=fallback, description=desc, line=line_of(node))
 
 
-def _strings(node: Any, key: str, ctx: Ctx, path: str) -> tuple[str, ...]:
-    v = node[key]
-    v = [v] if isinstance(v, str) else v
-    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-        raise ctx.error(node, key, path, "must be a list of non-empty strings")
-    return tuple(v)
-
-
 def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], source: str) -> RuleSet:
     """Validate and build the router sections of a loaded config (see router.yamlsrc.load_yaml)."""
     doc = doc or {}
@@ -250,13 +236,13 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
     if node is not None:
         if not isinstance(node, Mapping):
             raise ctx.error(doc, "intents", "intents", "must be a mapping with analysis and action lists")
-        _keys(node, ("analysis", "action"), ctx, "intents")
+        ctx.keys(node, ("analysis", "action"), "intents")
         sets = {}
         for k, dflt in (("analysis", DEFAULT_ANALYSIS), ("action", DEFAULT_ACTION)):
             if node.get(k) is None:
                 sets[k] = dflt
                 continue
-            sets[k] = _strings(node, k, ctx, f"intents.{k}")
+            sets[k] = ctx.strings(node, k, f"intents.{k}")
             for i, entry in enumerate(sets[k]):
                 try:
                     compile_set([entry])
@@ -272,8 +258,8 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
         if not isinstance(node, Mapping):
             raise ctx.error(doc, "markers", "markers", "must be a mapping")
         fields = ("compact", "title", "subagent", "background")
-        _keys(node, fields, ctx, "markers")
-        markers = Markers(**{k: (_strings(node, k, ctx, f"markers.{k}") if node.get(k) is not None
+        ctx.keys(node, fields, "markers")
+        markers = Markers(**{k: (ctx.strings(node, k, f"markers.{k}") if node.get(k) is not None
                                  else getattr(DEFAULT_MARKERS, k)) for k in fields})
 
     intents = IntentSets(analysis=intents.analysis, action=intents.action, markers=markers)
@@ -287,7 +273,7 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
         path = f"rules[{i}]"
         if not isinstance(r, Mapping):
             raise ctx.error(node, i, path, f"must be a mapping with name, when, route, got {r!r}")
-        _keys(r, RULE_KEYS, ctx, path)
+        ctx.keys(r, RULE_KEYS, path)
         name = r.get("name")
         if not isinstance(name, str) or not name:
             raise ctx.error(r, "name" if "name" in r else None, f"{path}.name", "field required (a unique rule name)")
@@ -304,7 +290,7 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
     else:
         if not isinstance(node, Mapping):
             raise ctx.error(doc, "default", "default", "must be a mapping with route (and optional actions)")
-        _keys(node, DEFAULT_KEYS, ctx, "default")
+        ctx.keys(node, DEFAULT_KEYS, "default")
         default = _actions(node, ctx, "default", "default", False)
     return RuleSet(rules=tuple(rules), default=default, aliases=aliases, backends=frozenset(backends),
                    intents=intents, markers=markers, source=source)

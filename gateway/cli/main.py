@@ -57,7 +57,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_defaults() -> int:
+    """The built-in intent and marker vocabulary, as YAML a user can paste into a config."""
+    import yaml
+
+    from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS
+
+    markers = {k: list(getattr(DEFAULT_MARKERS, k)) for k in ("compact", "title", "subagent", "background")}
+    doc = {"intents": {"analysis": list(DEFAULT_ANALYSIS), "action": list(DEFAULT_ACTION)}, "markers": markers}
+    print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), end="")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.defaults:
+        return _print_defaults()
     path, config = _load(args.config)
     rules = config.rules
     print(f"{path}: OK — {len(config.backends)} backends ({', '.join(config.backends)}), "
@@ -136,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate a config without serving")
     c.add_argument("--config")
+    c.add_argument("--defaults", action="store_true",
+                   help="print the built-in intents and markers (to copy into a config and tune)")
     c.set_defaults(func=cmd_check)
 
     r = sub.add_parser("route", help="show how a request would be routed")
