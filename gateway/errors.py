@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from turnroute.gateway.observe.record import scrub
+
 # Anthropic error types by HTTP status (https://docs.anthropic.com/en/api/errors).
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -102,7 +104,9 @@ class AllBackendsFailed(GatewayError):
 
 
 def envelope(error_type: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+    """Anthropic's error envelope. The message often quotes a backend's own error text, which can
+    echo the key the gateway sent it: it is scrubbed like a log line before it leaves."""
+    return {"type": "error", "error": {"type": error_type, "message": scrub(message)}}
 
 
 def envelope_bytes(error_type: str, message: str) -> bytes:

@@ -158,6 +158,7 @@ def follow(path: str | os.PathLike[str], poll: float = 0.25, *, from_start: bool
                 rotated = False  # between rename and re-create: keep the old one for now
             if rotated:
                 rest = fh.read()  # drain anything written to the old file before rotation
+                old_ino = os.fstat(fh.fileno()).st_ino
                 fh.close()
                 fh = None
                 for line in (buf + rest).split(b"\n"):
@@ -165,12 +166,31 @@ def follow(path: str | os.PathLike[str], poll: float = 0.25, *, from_start: bool
                     if rec is not None:
                         yield rec
                 buf = b""
+                # Several rotations since the last poll: the files between ours and the live
+                # one were written and rotated away meanwhile; read them whole, oldest first.
+                yield from _rotated_since(path, old_ino)
                 continue
         if stop is not None and stop():
             if fh is not None:
                 fh.close()
             return
         time.sleep(poll)
+
+
+def _rotated_since(path: Path, ino: int) -> Iterator[Record]:
+    """Records of the rotated files newer than the one with inode `ino`, oldest first."""
+    newer: list[Path] = []
+    for p in reversed(_rotated(path)):         # path.1 (newest) first
+        try:
+            if os.stat(p).st_ino == ino:
+                break
+        except FileNotFoundError:
+            continue
+        newer.append(p)
+    else:
+        return                                  # ours is gone (or never rotated): nothing known
+    for p in reversed(newer):
+        yield from read_records(p, include_rotated=False)
 
 
 def _scan_backwards(path: Path, session: str | None, block: int = 65536) -> Record | None:

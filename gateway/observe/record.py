@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-__all__ = ["SCHEMA_KEYS", "OPTIONAL_KEYS", "LogRecord", "new_record", "redact", "utc_ts"]
+__all__ = ["SCHEMA_KEYS", "OPTIONAL_KEYS", "LogRecord", "new_record", "redact", "utc_ts", "scrub",
+           "add_known_secret"]
 
 #: Keys every line carries, in output order (JSON null when unknown).
 SCHEMA_KEYS: tuple[str, ...] = (
@@ -63,7 +64,23 @@ def new_record(**known: Any) -> LogRecord:
     return rec
 
 
-def _scrub(text: str) -> str:
+# Secret values the gateway itself holds (backend keys read from the environment): scrubbed
+# verbatim wherever they appear, whatever their format — a backend that echoes the key it was sent
+# in an error message must not put it in a log line or a response. Bounded: one per backend.
+_KNOWN: set[str] = set()
+_KNOWN_MAX = 64
+
+
+def add_known_secret(value: str | None) -> None:
+    if value and len(value) >= 8 and len(_KNOWN) < _KNOWN_MAX:
+        _KNOWN.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with known secret values and secret-looking substrings replaced."""
+    for secret in _KNOWN:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     for pattern, repl in _SECRET_PATTERNS:
         text = pattern.sub(repl, text)
     return text
@@ -73,14 +90,14 @@ def _clean(value: Any) -> Any:
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, str):
-        return _scrub(value)
+        return scrub(value)
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
     # Anything else (dicts, objects) has no place in the fixed schema: stringify and scrub, so the
     # line still serialises and no nested header dict can smuggle a key through.
-    return _scrub(str(value))
+    return scrub(str(value))
 
 
 def redact(record: LogRecord) -> LogRecord:

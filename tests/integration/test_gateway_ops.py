@@ -132,9 +132,9 @@ def test_one_prefill_at_a_time_per_session_on_a_direct_server(two, same_session)
         results.append(r.status_code)
 
     threads = [threading.Thread(target=send, args=("s1" if same_session else f"s{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-        time.sleep(0.1)
+    threads[0].start()
+    assert wait_until(lambda: len(a.requests) >= 1)    # the first is at the backend, prefilling
+    threads[1].start()
     for t in threads:
         t.join(30)
     assert results == [200, 200]

@@ -161,33 +161,46 @@ def test_format_stats(recs):
 
 
 def test_follow_yields_appended_lines_across_rotation(tmp_path):
+    """Synchronised on what the reader did, never on time: follow() calls `stop` each time it has
+    read everything there is, so "two more idle polls" proves a half line was seen and held back."""
     path = tmp_path / "r.jsonl"
     log = RequestLog(path, max_bytes=1500, keep=20)
     log.end(new_record(id="before"))                          # existing content is not replayed
     got: list[str] = []
-    stop = threading.Event()
+    polls = [0]
+    idle = threading.Condition()
+    done = threading.Event()
+
+    def stop() -> bool:
+        with idle:
+            polls[0] += 1
+            idle.notify_all()
+        return done.is_set()
 
     def reader() -> None:
-        for rec in follow(path, poll=0.02, stop=stop.is_set):
+        for rec in follow(path, poll=0.01, stop=stop):
             got.append(rec["id"])
 
-    t = threading.Thread(target=reader)
+    def wait_idle_polls(n: int) -> None:
+        """Return once follow() has been idle `n` more times from now (it read all there was)."""
+        with idle:
+            target = polls[0] + n
+            assert idle.wait_for(lambda: polls[0] >= target, timeout=5), "follow() stopped polling"
+
+    t = threading.Thread(target=reader, daemon=True)
     t.start()
-    time.sleep(0.3)                                            # let follow() open and seek
-    for i in range(20):                                        # ~400 B each: rotates several times
+    wait_idle_polls(1)                                        # opened, seeked to the end, idle
+    for i in range(20):                                       # ~400 B each: rotates several times
         log.end(new_record(id=f"n{i}", reason="x" * 50))
-        time.sleep(0.03)
-    with open(path, "ab") as fh:                               # a half-written line is held back
+    with open(path, "ab") as fh:                              # a half-written line is held back
         fh.write(b'{"id":"half"')
-    time.sleep(0.2)
-    assert "half" not in got
+    wait_idle_polls(2)
+    assert got == [f"n{i}" for i in range(20)]
     with open(path, "ab") as fh:
         fh.write(b"}\n")
-    deadline = time.time() + 3
-    while "half" not in got and time.time() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    t.join(timeout=3)
+    wait_idle_polls(2)
+    done.set()
+    t.join(timeout=5)
     assert len(list(tmp_path.glob("r.jsonl.*"))) >= 2
     assert got == [f"n{i}" for i in range(20)] + ["half"]
 

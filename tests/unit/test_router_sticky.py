@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,25 +60,45 @@ def test_ids_are_stateless_and_distinct():
     assert len(ids) == 1000 and all(origin_of(i, ["mlx", "lmstudio"]) == "mlx" for i in ids)
 
 
-def test_concurrent_memory_is_consistent():
-    m = TurnMemory(max_sessions=64)
+def test_concurrent_memory_is_consistent_under_eviction():
+    """32 threads share 48 sessions in a memory of 16: every write evicts, every read races a write.
+
+    The thread switch interval is made tiny so the interleavings that break an unlocked
+    OrderedDict (move_to_end of a key another thread just evicted, two threads evicting at once)
+    actually happen; with the lock, no thread fails, the bound holds, and a recall only ever
+    returns the backend written for that exact (session, turn).
+    """
+    m = TurnMemory(max_sessions=16)
     errors: list[str] = []
 
-    def worker(n: int) -> None:
-        for turn in range(1, 50):
-            sid = f"s{n}"
-            backend = "mlx" if (n + turn) % 2 else "lmstudio"
-            m.remember(sid, turn, backend)
-            got = m.recall(sid, turn)
-            if got != backend:
-                errors.append(f"{sid}/{turn}: {got} != {backend}")
+    def expected(sid: str, turn: int) -> str:
+        return "mlx" if (hash(sid) + turn) % 2 else "lmstudio"
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(m) == 32
+    def worker(n: int) -> None:
+        try:
+            for i in range(400):
+                sid, turn = f"s{(n * 7 + i) % 48}", i % 5
+                m.remember(sid, turn, expected(sid, turn))
+                got = m.recall(f"s{(n + i) % 48}", turn)
+                if got is not None and got != expected(f"s{(n + i) % 48}", turn):
+                    errors.append(f"wrong backend for s{(n + i) % 48}/{turn}: {got}")
+                if len(m) > 16:
+                    errors.append(f"bound exceeded: {len(m)}")
+        except Exception as exc:  # an unlocked table raises here (KeyError, RuntimeError)
+            errors.append(repr(exc))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[:5]
+    assert len(m) == 16
 
 
 def test_every_request_of_a_user_turn_goes_to_the_same_backend_concurrently():
