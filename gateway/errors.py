@@ -101,6 +101,16 @@ class AllBackendsFailed(GatewayError):
         return self.last.error_type
 
 
+class SchemaMismatch(GatewayError):
+    """A structured-output answer that does not match the requested JSON schema.
+
+    400, not a retryable 5xx: the usual cause is permanent (the answering backend cannot enforce
+    schemas), so the message says so at once instead of after the client's retries.
+    """
+
+    status = 400
+
+
 def envelope(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 

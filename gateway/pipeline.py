@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
 from turnroute.gateway.backends.base import Backend
-from turnroute.gateway.errors import AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError
+from turnroute.gateway.errors import (AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError,
+                                      InvalidRequestError, SchemaMismatch)
 from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, json_schema_of,
                                         openai_response_to_chunk, to_openai)
-from turnroute.router import Decision, Features
+from turnroute.gateway.protocol.schemacheck import SchemaProblem, check_schema
+from turnroute.router import Decision, Features, TurnKind
 from turnroute.router.ids import mint_tool_id
 
 OVERRIDE_HEADER = "x-turnroute-route"
@@ -69,6 +71,12 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
     A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
     before that point can move to the next backend without the client seeing anything.
     """
+    schema = json_schema_of(view.body)
+    if schema is not None and features.turn is not TurnKind.TITLE:
+        try:
+            check_schema(schema)
+        except SchemaProblem as exc:
+            raise InvalidRequestError(f"output_config.format.schema is not a valid JSON schema: {exc}") from None
     order = [decision.backend, *[b for b in decision.fallback if b != decision.backend]]
     fallbacks: list[dict[str, str]] = []
     last: GatewayError | None = None
@@ -119,11 +127,13 @@ class Run:
         thinking = bool(features.thinking and attempt.backend.config.supports.thinking)
         limit = attempt.options.max_output_tokens if attempt.options else None
         asked = body.get("max_tokens")
+        schema = json_schema_of(body)
         self.converter = StreamConverter(
             model=features.model, input_tokens=features.input_tokens or 0,
-            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body),
+            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=schema,
             clamped=bool(limit and isinstance(asked, int) and asked > limit),
-            stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)))
+            stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
+            strict_schema=schema is not None and features.turn is not TurnKind.TITLE)
 
     def mark_first_token(self) -> None:
         if self.record.get("ttft_ms") is None and self.converter.got_content:
@@ -131,9 +141,24 @@ class Run:
 
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict]]:
         events = self.converter.feed(chunk)
+        self.check_schema()
         if events:
             self.mark_first_token()
         return events
+
+    def check_schema(self) -> None:
+        """Fail a structured-output answer that does not match its schema (see schemacheck)."""
+        problem = self.converter.schema_problem
+        if problem is None:
+            return
+        cfg = self.attempt.backend.config
+        cut = " (the answer was cut at max_tokens)" if self.converter.finish_reason == "length" else ""
+        hint = "" if cfg.supports.json_schema else (
+            f"; backend '{cfg.name}' cannot enforce JSON schemas (supports.json_schema: false): "
+            "route structured-output requests to one that can")
+        self.record["notes"] = self.converter.notes or None
+        raise SchemaMismatch(f"backend '{cfg.name}' answered a JSON-schema request, but {problem}{cut}{hint}",
+                             backend=cfg.name)
 
     def finish(self) -> list[tuple[str, dict]]:
         events = self.converter.finish()
@@ -143,6 +168,7 @@ class Run:
         self.record.update(prompt_tokens=prompt, cached_tokens=cached, output_tokens=usage.get("completion_tokens"),
                            notes=self.converter.notes or None,
                            stop_reason="max_tokens" if self.converter.truncated else self.converter.stop_reason)
+        self.check_schema()
         return events
 
     def complete_message(self) -> dict[str, Any]:
