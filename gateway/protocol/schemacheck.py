@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["SchemaProblem", "check_schema", "check_answer"]
+__all__ = ["SchemaProblem", "check_schema", "check_answer", "unwrap_answer"]
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
@@ -49,7 +49,7 @@ def check_schema(schema: dict) -> None:
         raise SchemaProblem(f"{exc.message}" + (f" (at {where})" if where else "")) from None
 
 
-def _unwrap(text: str) -> str:
+def unwrap_answer(text: str) -> str:
     """The answer without reasoning tags and without one enclosing code fence."""
     t = _THINK.sub("", text).strip()
     m = _FENCE.match(t)
@@ -64,7 +64,7 @@ def check_answer(text: str, schema: dict) -> tuple[str, str | None]:
     """
     from jsonschema.exceptions import best_match
 
-    t = _unwrap(text)
+    t = unwrap_answer(text)
     try:
         value = orjson.loads(t)
     except orjson.JSONDecodeError:

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .schemacheck import check_answer
+from .schemacheck import check_answer, unwrap_answer
 from .toolargs import parse_tool_args
 
 Event = tuple[str, dict]
@@ -34,8 +34,6 @@ TITLE_FALLBACK = "Untitled session"
 TITLE_MAX_CHARS = 80
 
 _STOP_REASONS = {"length": "max_tokens", "content_filter": "refusal"}
-_THINK_TAGS = re.compile(r"<think>.*?(?:</think>|$)", re.S)
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)
 _DECODER = json.JSONDecoder()
 
 
@@ -359,10 +357,7 @@ def coerce_json_text(text: str, schema: dict | None) -> str:
     Keeps a JSON object as sent; else the first embedded ``{...}`` that parses; else, for a
     one-string-field schema, wraps the first line of the text as that field.
     """
-    t = _THINK_TAGS.sub("", text).strip()
-    m = _FENCE.match(t)
-    if m:
-        t = m.group(1).strip()
+    t = unwrap_answer(text)
     try:
         if isinstance(orjson.loads(t), dict):
             return t
