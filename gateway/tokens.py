@@ -75,7 +75,7 @@ class TokenCounter:
         tools = view.body.get("tools")
         if not tools:
             return 0
-        key = b"tools" + hashlib.blake2b(view.tools_bytes, digest_size=16).digest()
+        key = b"tools" + view.prefix_digest          # the prefix digest covers the tools: no rehash
         return self._memo(self._prefix, key, lambda: _render_prefix(None, tools))
 
 
