@@ -48,8 +48,8 @@ _LOG = LogSettings()
 _BACKEND = BackendConfig(name="", type="openai", urls=(), model="")
 _SUPPORTS = Supports()
 
-BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "timeout", "supports", "api_key_env",
-                "description", "one_prefill_per_session"}
+BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "context_window", "timeout", "supports",
+                "api_key_env", "description", "one_prefill_per_session"}
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 
@@ -78,8 +78,12 @@ def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
     max_out = r.typed(node, "max_output_tokens", f"{path}.max_output_tokens", int, _BACKEND.max_output_tokens)
     if max_out is not None and max_out <= 0:
         raise r.error(node, "max_output_tokens", f"{path}.max_output_tokens", "must be positive")
+    window = r.typed(node, "context_window", f"{path}.context_window", int, _BACKEND.context_window)
+    if window is not None and window <= 0:
+        raise r.error(node, "context_window", f"{path}.context_window", "must be a positive number of tokens")
     return BackendConfig(
         name=name, type=kind, urls=tuple(u.rstrip("/") for u in urls), model=model, max_output_tokens=max_out,
+        context_window=window,
         connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, _BACKEND.connect_timeout),
         read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, _BACKEND.read_timeout),
         supports=sup, api_key_env=r.typed(node, "api_key_env", f"{path}.api_key_env", str, None),

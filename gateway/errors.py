@@ -103,6 +103,16 @@ class AllBackendsFailed(GatewayError):
         return self.last.error_type
 
 
+class SchemaMismatch(GatewayError):
+    """A structured-output answer that does not match the requested JSON schema.
+
+    400, not a retryable 5xx: the usual cause is permanent (the answering backend cannot enforce
+    schemas), so the message says so at once instead of after the client's retries.
+    """
+
+    status = 400
+
+
 def envelope(error_type: str, message: str) -> dict[str, Any]:
     """Anthropic's error envelope. The message often quotes a backend's own error text, which can
     echo the key the gateway sent it: it is scrubbed like a log line before it leaves."""

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
 from turnroute.gateway.backends.base import Backend
-from turnroute.gateway.errors import AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError
+from turnroute.gateway.backends.window import prompt_limit, too_long_message
+from turnroute.gateway.errors import (AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError,
+                                      InvalidRequestError, SchemaMismatch)
 from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, json_schema_of,
                                         openai_response_to_chunk, to_openai)
-from turnroute.router import Decision, Features
+from turnroute.gateway.protocol.schemacheck import SchemaProblem, check_schema
+from turnroute.router import Decision, Features, TurnKind
 from turnroute.router.ids import mint_tool_id
 
 OVERRIDE_HEADER = "x-turnroute-route"
@@ -63,15 +66,25 @@ class Attempt:
 
 async def call_with_fallback(view: RequestView, features: Features, decision: Decision,
                              backends: Mapping[str, Backend], *, stream: bool,
-                             record: dict[str, Any], gate: PrefillGate) -> Attempt:
+                             record: dict[str, Any], gate: PrefillGate,
+                             windows: Mapping[str, int] | None = None, tool_tokens: int = 0) -> Attempt:
     """Try the decided backend, then each fallback, until one accepts the request.
 
     A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
-    before that point can move to the next backend without the client seeing anything.
+    before that point can move to the next backend without the client seeing anything. A backend
+    whose context window (`windows`, by name) cannot hold the prompt is skipped without a call;
+    when none can, the answer is the 400 "prompt is too long" that makes Claude Code compact.
     """
+    schema = json_schema_of(view.body)
+    if schema is not None and features.turn is not TurnKind.TITLE:
+        try:
+            check_schema(schema)
+        except SchemaProblem as exc:
+            raise InvalidRequestError(f"output_config.format.schema is not a valid JSON schema: {exc}") from None
     order = [decision.backend, *[b for b in decision.fallback if b != decision.backend]]
     fallbacks: list[dict[str, str]] = []
     last: GatewayError | None = None
+    too_long: list[tuple[int, int]] = []          # (prompt tokens, maximum) of each skipped backend
     for i, name in enumerate(order):
         backend = backends.get(name)
         if backend is None:
@@ -79,9 +92,21 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
                               "message": f"backend '{name}' is not configured"})
             continue
         opts = options_for(backend, decision, stream)
+        stripped = features.has_tools and (opts.strip_tools or not opts.tools)
+        window = (windows or {}).get(name)
+        if window is not None and features.input_tokens is not None:
+            # the tool definitions are not sent to a backend that gets no tools
+            tokens = features.input_tokens - (tool_tokens if stripped else 0)
+            maximum = prompt_limit(window, answer_limit(view.body, opts))
+            if tokens > maximum:
+                too_long.append((tokens, maximum))
+                note(record, f"context_window: {name} holds {window} tokens, {maximum} of them for the "
+                             f"prompt; this one is ~{tokens}")
+                fallbacks.append({"backend": name, "error": too_long_message(tokens, maximum),
+                                  "message": f"backend '{name}': {too_long_message(tokens, maximum)}"})
+                continue
         payload = to_openai(view, opts)
         record["backend_model"] = opts.model
-        stripped = features.has_tools and (opts.strip_tools or not opts.tools)
         session = features.session_id
         try:
             # Only streams are gated: their lock is released at the first token (end of prefill);
@@ -101,10 +126,27 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
                 raise AllBackendsFailed(exc, fallbacks) from exc
             fallbacks.append({"backend": name, "error": type(exc).__name__, "message": exc.message})
             last = exc
+    if last is None and too_long:
+        # no backend holds it: report against the roomiest one, the gap compaction must close
+        tokens, maximum = max(too_long, key=lambda t: t[1] - t[0])
+        record.update(route=decision.backend, fallbacks=[f["backend"] for f in fallbacks])
+        raise AllBackendsFailed(InvalidRequestError(too_long_message(tokens, maximum)), [])
     # Only unconfigured names came after the last real failure: that failure ends the search.
     if last is None:
         raise AllBackendsFailed(BackendUnavailable("no backend of this route is configured"), fallbacks)
     raise AllBackendsFailed(last, [f for f in fallbacks if f["message"] != last.message])
+
+
+def answer_limit(body: dict[str, Any], opts: TranslateOptions) -> int | None:
+    """The most the backend may write for this request: the client's max_tokens, clamped."""
+    asked = body.get("max_tokens")
+    limits = [x for x in (asked if isinstance(asked, int) else None, opts.max_output_tokens) if x]
+    return min(limits) if limits else None
+
+
+def note(record: dict[str, Any], text: str) -> None:
+    """Add a note to the request's log line (notes gathered before and after the answer)."""
+    record["notes"] = [*(record.get("notes") or ()), text]
 
 
 class Run:
@@ -119,11 +161,13 @@ class Run:
         thinking = bool(features.thinking and attempt.backend.config.supports.thinking)
         limit = attempt.options.max_output_tokens if attempt.options else None
         asked = body.get("max_tokens")
+        schema = json_schema_of(body)
         self.converter = StreamConverter(
             model=features.model, input_tokens=features.input_tokens or 0,
-            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=json_schema_of(body),
+            mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=schema,
             clamped=bool(limit and isinstance(asked, int) and asked > limit),
-            stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)))
+            stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
+            strict_schema=schema is not None and features.turn is not TurnKind.TITLE)
 
     def mark_first_token(self) -> None:
         if self.record.get("ttft_ms") is None and self.converter.got_content:
@@ -131,19 +175,41 @@ class Run:
 
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict]]:
         events = self.converter.feed(chunk)
+        self.check_schema()
         if events:
             self.mark_first_token()
         return events
+
+    def check_schema(self) -> None:
+        """Fail a structured-output answer that does not match its schema (see schemacheck)."""
+        problem = self.converter.schema_problem
+        if problem is None:
+            return
+        cfg = self.attempt.backend.config
+        cut = " (the answer was cut at max_tokens)" if self.converter.finish_reason == "length" else ""
+        hint = "" if cfg.supports.json_schema else (
+            f"; backend '{cfg.name}' cannot enforce JSON schemas (supports.json_schema: false): "
+            "route structured-output requests to one that can")
+        self._take_notes()
+        raise SchemaMismatch(f"backend '{cfg.name}' answered a JSON-schema request, but {problem}{cut}{hint}",
+                             backend=cfg.name)
 
     def finish(self) -> list[tuple[str, dict]]:
         events = self.converter.finish()
         self.mark_first_token()
         usage = self.converter.usage
         prompt, cached = usage.get("prompt_tokens"), usage.get("cached_tokens")
+        self._take_notes()
         self.record.update(prompt_tokens=prompt, cached_tokens=cached, output_tokens=usage.get("completion_tokens"),
-                           notes=self.converter.notes or None,
                            stop_reason="max_tokens" if self.converter.truncated else self.converter.stop_reason)
+        self.check_schema()
         return events
+
+    def _take_notes(self) -> None:
+        """Move the converter's notes (tool-argument repairs, schema problems) to the log line, once."""
+        for text in self.converter.notes:
+            note(self.record, text)
+        self.converter.notes = []
 
     def complete_message(self) -> dict[str, Any]:
         """Non-streaming: the whole upstream response through the same state machine."""

@@ -70,6 +70,15 @@ class TokenCounter:
         return max(total, 1)
 
 
+    def count_tools(self, view: RequestView) -> int:
+        """Tokens of the tool definitions alone: what a backend that gets no tools is spared."""
+        tools = view.body.get("tools")
+        if not tools:
+            return 0
+        key = b"tools" + view.prefix_digest          # the prefix digest covers the tools: no rehash
+        return self._memo(self._prefix, key, lambda: _render_prefix(None, tools))
+
+
 def _render_prefix(system: Any, tools: Any) -> str:
     parts = [_render(system)] if system else []
     for tool in tools or ():

@@ -22,17 +22,19 @@ from turnroute.gateway.protocol.content import (BILLING_PREFIX, json_schema_of, 
 from turnroute.router.ids import origin_of
 from turnroute.router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
 
-__all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "session_from_user_id"]
+__all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "is_title_schema",
+           "session_from_user_id"]
 
 
 class TurnKind(str, Enum):
     PROMPT = "prompt"            # last user message carries a new human prompt
     TOOL_RESULT = "tool_result"  # last user message carries tool_result blocks (mid tool loop)
-    TITLE = "title"              # title generation: tools == [] and output_config.format json_schema
+    TITLE = "title"              # title generation: no tools, thinking off, a {"title": string} schema
     COMPACT = "compact"          # /compact: summary instruction appended to last user turn
     COUNT_TOKENS = "count_tokens"  # POST /v1/messages/count_tokens
     SUBAGENT = "subagent"        # billing header / system marks a subagent (Task tool)
     BACKGROUND = "background"    # other side calls (max_tokens 1 quota probes, haiku helpers)
+    STRUCTURED = "structured"    # any other output_config.format json_schema (llm --schema, SDKs)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ class Features:
 
 
 _OLD_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)\s*$")
+
+
+def is_title_schema(schema: dict) -> bool:
+    """Claude Code's title schema: one string property, "title" (what only the title request
+    asks for; any other schema is a structured-output request that must be honoured)."""
+    props = schema.get("properties")
+    return (isinstance(props, dict) and list(props) == ["title"] and isinstance(props["title"], dict)
+            and props["title"].get("type") == "string")
 
 
 def session_from_user_id(user_id: Any) -> str | None:
@@ -208,7 +218,8 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
     if system and system[0].startswith(BILLING_PREFIX):
         client = parse_billing_header(system[0])
         rest = system[1:]
-    json_schema = json_schema_of(body) is not None
+    schema = json_schema_of(body)
+    json_schema = schema is not None
     th = body.get("thinking")
     thinking = isinstance(th, dict) and th.get("type") in ("enabled", "adaptive")
 
@@ -247,7 +258,8 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
     # turn kind, most specific first
     if endpoint == "count_tokens":
         turn = TurnKind.COUNT_TOKENS
-    elif not tool_names and (json_schema or any(_contains(s, lc["title"]) for s in rest)):
+    elif not tool_names and (is_title_schema(schema) and not thinking if schema is not None
+                             else any(_contains(s, lc["title"]) for s in rest)):
         turn = TurnKind.TITLE
     elif max_tokens == 1:
         turn = TurnKind.BACKGROUND
@@ -258,6 +270,8 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
         turn = TurnKind.COMPACT
     elif tool_result:
         turn = TurnKind.TOOL_RESULT
+    elif json_schema:
+        turn = TurnKind.STRUCTURED
     elif prompt.strip().lower() in lc["background"]:
         turn = TurnKind.BACKGROUND
     else:

@@ -91,7 +91,7 @@ def features_from_log(rec: Mapping[str, Any], *, user_turn: int = 0, origin: str
         tool_count=n, tool_names=names, input_tokens=tokens if isinstance(tokens, int) else None,
         thinking=bool(rec.get("thinking")), images=bool(rec.get("images")), model=rec.get("model") or "",
         session_id=rec.get("session"), stream=bool(rec.get("stream")),
-        json_schema=turn is TurnKind.TITLE, origin=origin, user_turn=user_turn, client={})
+        json_schema=turn in (TurnKind.TITLE, TurnKind.STRUCTURED), origin=origin, user_turn=user_turn, client={})
 
 
 def summary_of(f: Features) -> str:

@@ -31,7 +31,7 @@ _TURN_PHRASE = {
     TurnKind.PROMPT: "new prompt", TurnKind.TOOL_RESULT: "tool-loop continuation",
     TurnKind.TITLE: "title generation", TurnKind.COMPACT: "compaction (/compact)",
     TurnKind.COUNT_TOKENS: "token count", TurnKind.SUBAGENT: "subagent call",
-    TurnKind.BACKGROUND: "background call",
+    TurnKind.BACKGROUND: "background call", TurnKind.STRUCTURED: "structured-output request",
 }
 
 

@@ -27,6 +27,9 @@ class BackendConfig:
     urls: tuple[str, ...]           # one or more base URLs ending in /v1
     model: str
     max_output_tokens: int | None = 8192
+    # Tokens the model can attend to (prompt + answer). None: unknown, no check. The server's
+    # own figure, where it reports one (LM Studio), is read at run time and the smaller wins.
+    context_window: int | None = None
     connect_timeout: float = 2.0
     read_timeout: float = 600.0
     supports: Supports = field(default_factory=Supports)

@@ -3,7 +3,8 @@
 Why a pool object: a reload must keep the warm connection pools of backends whose settings did not
 change, and close the replaced ones only after the requests they are serving had time to end — and
 that closing task must be held somewhere, so it is neither garbage-collected mid-flight nor lost at
-shutdown.
+shutdown. The pool also keeps the context windows the servers report (see window.py): live state
+of the backends, read at start-up and on every health check, dropped when a backend is replaced.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import asyncio
 import logging
 from typing import Iterator, Mapping
 
+import httpx
+
 from turnroute.gateway.backends import Backend, BackendConfig, build_backend
+from turnroute.gateway.backends.window import effective_window, read_window
 
 log = logging.getLogger("turnroute")
 
@@ -24,6 +28,7 @@ class BackendPool(Mapping[str, Backend]):
         self._backends: dict[str, Backend] = {n: build_backend(c) for n, c in configs.items()}
         self._retired: set[Backend] = set()
         self._closing: set[asyncio.Task] = set()
+        self._reported: dict[str, int] = {}       # name → context window its server reported
 
     def __getitem__(self, name: str) -> Backend:
         return self._backends[name]
@@ -41,9 +46,47 @@ class BackendPool(Mapping[str, Backend]):
             old = self._backends.get(name)
             new[name] = old if old is not None and old.config == cfg else build_backend(cfg)
         replaced = [b for n, b in self._backends.items() if new.get(n) is not b]
+        # a reported window belongs to the server it was read from: only unchanged backends keep it
+        self._reported = {n: w for n, w in self._reported.items() if new.get(n) is self._backends.get(n)}
         self._backends = new
         for backend in replaced:
             self._retire(backend)
+
+    def windows(self) -> dict[str, int]:
+        """name → context window (configured and reported, the smaller), where one is known."""
+        out = {}
+        for name, b in self._backends.items():
+            window = effective_window(b.config.context_window, self._reported.get(name))
+            if window:
+                out[name] = window
+        return out
+
+    async def refresh_windows(self) -> None:
+        """Re-read the windows the servers report; a server that says nothing now forgets its figure."""
+        backends = list(self._backends.values())
+        async with httpx.AsyncClient() as client:
+            found = await asyncio.gather(*(read_window(client, b.config) for b in backends))
+        for b, window in zip(backends, found):
+            if self._backends.get(b.name) is not b:
+                continue                       # replaced while we asked
+            if window is None:
+                self._reported.pop(b.name, None)
+            else:
+                self._reported[b.name] = window
+
+    def refresh_windows_soon(self) -> None:
+        """Start a refresh in the background (start-up, reload); the task is held until it ends."""
+        async def run() -> None:
+            try:
+                await self.refresh_windows()
+            except Exception:
+                log.exception("reading the backends' context windows")
+        try:
+            task = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:      # no running loop: the next health check reads them
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _retire(self, backend: Backend) -> None:
         """Close a replaced backend once its in-flight requests have had their read timeout."""

@@ -64,6 +64,7 @@ class Gateway:
     def apply(self, config: Config) -> None:
         """Use a new config: keep backend clients whose settings did not change (warm pools)."""
         self.backends.swap(config.backends)
+        self.backends.refresh_windows_soon()
         for section in ("host", "port", "log"):
             if getattr(config, section) != getattr(self.config, section):
                 log.warning("config: a change to %s takes effect after a restart", section)
@@ -140,8 +141,10 @@ class Gateway:
                 raise InvalidRequestError(str(exc)) from None
             record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
             headers["x-turnroute-rule"] = header_value(decision.rule)
+            windows = self.backends.windows()
             attempt = await until_disconnect(request, call_with_fallback(
-                view, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate))
+                view, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate,
+                windows=windows, tool_tokens=self.tokens.count_tools(view) if windows else 0))
             self.served(record, headers, f, attempt)
             run = Run(view.body, f, attempt, record, t0)
             if f.stream:
@@ -234,18 +237,27 @@ class Gateway:
             except Exception as exc:
                 return {"ok": False, "error": type(exc).__name__}
         names = list(self.backends)
-        results = await asyncio.gather(*(probe(self.backends[n]) for n in names))
-        backends = {n: {"type": self.backends[n].config.type, "model": self.backends[n].config.model, **r}
+        results, _ = await asyncio.gather(asyncio.gather(*(probe(self.backends[n]) for n in names)),
+                                          self.backends.refresh_windows())
+        windows = self.backends.windows()
+        backends = {n: {"type": self.backends[n].config.type, "model": self.backends[n].config.model,
+                        "context_window": windows.get(n), **r}
                     for n, r in zip(names, results)}
         return {"ok": True, "gateway": "turnroute", "config": self.config.source,
                 "config_error": self.watcher.last_error if self.watcher else None, "backends": backends}
 
     def models(self) -> dict[str, Any]:
+        """Backends and aliases; `max_input_tokens` (Anthropic's name) is each one's context window."""
+        windows = self.backends.windows()
+
+        def limits(name: str) -> dict[str, Any]:
+            return {"max_input_tokens": windows.get(name), "max_tokens": self.backends[name].config.max_output_tokens}
         data = [{"type": "model", "id": name, "display_name": f"{name} ({b.config.model})",
-                 "created_at": "2026-01-01T00:00:00Z"} for name, b in self.backends.items()]
+                 "created_at": "2026-01-01T00:00:00Z", **limits(name)} for name, b in self.backends.items()]
         data += [{"type": "model", "id": alias, "display_name": f"{alias} → {target}",
-                  "created_at": "2026-01-01T00:00:00Z"}
-                 for alias, target in self.config.rules.aliases.items() if alias not in self.backends]
+                  "created_at": "2026-01-01T00:00:00Z", **limits(target)}
+                 for alias, target in self.config.rules.aliases.items()
+                 if alias not in self.backends and target in self.backends]
         return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None}
 

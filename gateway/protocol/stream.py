@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from .schemacheck import check_answer, unwrap_answer
 from .toolargs import parse_tool_args
 
 Event = tuple[str, dict]
@@ -33,8 +34,6 @@ TITLE_FALLBACK = "Untitled session"
 TITLE_MAX_CHARS = 80
 
 _STOP_REASONS = {"length": "max_tokens", "content_filter": "refusal"}
-_THINK_TAGS = re.compile(r"<think>.*?(?:</think>|$)", re.S)
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)
 _DECODER = json.JSONDecoder()
 
 
@@ -58,7 +57,7 @@ class StreamConverter:
     def __init__(self, *, model: str, input_tokens: int, mint_id: Callable[[], str],
                  thinking: bool = False, json_schema: dict | None = None,
                  message_id: str | None = None, clamped: bool = False,
-                 stop_sequences: tuple[str, ...] = ()) -> None:
+                 stop_sequences: tuple[str, ...] = (), strict_schema: bool = False) -> None:
         self.model = model
         self.stop_sequences = stop_sequences
         self.stop_sequence: str | None = None
@@ -70,6 +69,11 @@ class StreamConverter:
         self.input_tokens = input_tokens
         self.thinking = thinking
         self.json_schema = json_schema
+        # strict: a structured-output request other than Claude Code's title. Its answer is
+        # checked against the schema instead of coerced; `schema_problem` says why it failed
+        # (the text is then withheld, and the caller answers with an error).
+        self.strict_schema = strict_schema
+        self.schema_problem: str | None = None
         self.message_id = message_id or _new_message_id()
         self._mint_id = mint_id
         # As reported by the upstream; None when unknown (never a fake 0).
@@ -293,8 +297,17 @@ class StreamConverter:
         self._close_open(events)
         if self.json_schema is not None and not self._json_done:
             self._json_done = True
-            self._emit_text_block(coerce_json_text("".join(self._json_parts), self.json_schema),
-                                  events)
+            raw = "".join(self._json_parts)
+            if not self.strict_schema:
+                self._emit_text_block(coerce_json_text(raw, self.json_schema), events)
+            elif self._calls:      # a tool turn: the structured answer comes after the tools ran
+                self._emit_text_block(raw.strip(), events)
+            else:
+                text, self.schema_problem = check_answer(raw, self.json_schema)
+                if self.schema_problem is None:
+                    self._emit_text_block(text, events)
+                else:
+                    self.notes.append(f"json_schema: {self.schema_problem}")
         self._flush_calls(events)
 
     # ------------------------------------------------------------------ usage
@@ -344,10 +357,7 @@ def coerce_json_text(text: str, schema: dict | None) -> str:
     Keeps a JSON object as sent; else the first embedded ``{...}`` that parses; else, for a
     one-string-field schema, wraps the first line of the text as that field.
     """
-    t = _THINK_TAGS.sub("", text).strip()
-    m = _FENCE.match(t)
-    if m:
-        t = m.group(1).strip()
+    t = unwrap_answer(text)
     try:
         if isinstance(orjson.loads(t), dict):
             return t

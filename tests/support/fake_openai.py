@@ -14,7 +14,8 @@ byte, send SSE keep-alive comments, interleave tool-call fragments, omit ``index
         assert fake.requests[0].headers["authorization"] == "Bearer x"
 
 Endpoints: ``POST /v1/chat/completions`` (streaming and not; also ``/chat/completions``),
-``GET /v1/models``, ``GET /health``, ``HEAD``/``GET /`` (200).  Anything else: 404 JSON.
+``GET /v1/models``, ``GET /health``, ``HEAD``/``GET /`` (200), and — only when ``lmstudio_models``
+is set — LM Studio's ``GET /api/v0/models`` listing those entries.  Anything else: 404 JSON.
 
 Each chat request pops the next scripted reply (in arrival order); when the script is empty the
 ``default`` reply (``Reply(text="ok")`` unless given) is used.  Every chat request is recorded
@@ -355,7 +356,8 @@ class FakeOpenAI:
     Attributes: ``url`` ("http://127.0.0.1:PORT/v1"), ``base``, ``port``, ``requests`` (chat
     requests, ``Received``), ``log`` (all requests), ``default`` (the reply when the script is
     empty), ``models`` (ids listed by ``GET /v1/models``), ``healthy`` (``GET /health`` 200 or
-    503).
+    503), ``lmstudio_models`` (None, or the entries of LM Studio's ``GET /api/v0/models``, e.g.
+    ``{"id": "m", "state": "loaded", "loaded_context_length": 8192, "max_context_length": 32768}``).
     """
 
     def __init__(
@@ -369,6 +371,7 @@ class FakeOpenAI:
         self.default: ReplyLike = default
         self.models = list(models)
         self.healthy = True
+        self.lmstudio_models: list[dict] | None = None
         self.requests: list[Received] = []
         self.log: list[Received] = []
         self._script: list[ReplyLike] = list(script)
@@ -572,6 +575,9 @@ class FakeOpenAI:
             data = {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]}
             await self._send_json(writer, 200, data, keep, head=req.method == "HEAD")
+            return keep
+        if req.method == "GET" and p == "/api/v0/models" and self.lmstudio_models is not None:
+            await self._send_json(writer, 200, {"object": "list", "data": self.lmstudio_models}, keep)
             return keep
         if req.method in ("GET", "HEAD") and p == "/health":
             status = 200 if self.healthy else 503

@@ -126,10 +126,10 @@ def test_title_and_json_schema():
     body = cc.title_request()
     del body["output_config"]
     assert feats(body).turn is TurnKind.TITLE
-    # json_schema on a request *with* tools is not a title
+    # json_schema on a request *with* tools is not a title: structured output to honour
     body = cc.main_turn("explain")
     body["output_config"] = {"format": {"type": "json_schema", "schema": {}}}
-    assert feats(body).turn is TurnKind.PROMPT
+    assert feats(body).turn is TurnKind.STRUCTURED
 
 
 def test_compact_marker_appended_to_last_user_message():
