@@ -1,7 +1,7 @@
 """One prefill at a time per (server, session): keep mlx_lm.server from thrashing its cache.
 
 mlx_lm.server batches concurrent requests but does not share prefixes between them: two cold
-prefills sent together took 42 s each against 11–20 s alone (shared/docs/mlx-cache.md). Claude Code
+prefills sent together took 42 s each against 11–20 s alone. Claude Code
 sends title generation alongside the first turn of a session, so a session's requests to one
 server wait for the previous one's first token (its prefill) before they start. Sessions never
 wait on each other. Memory is bounded: idle locks are dropped oldest-first.

@@ -1,7 +1,8 @@
 """LM Studio (or any LiteLLM provider) through `litellm.acompletion`.
 
 LiteLLM is used only to *reach* the provider; the Anthropic protocol is translated by
-`gateway.protocol` (LiteLLM's own Anthropic adapter has the defects listed in translation.md).
+`gateway.protocol`: LiteLLM's own Anthropic adapter mixes up interleaved streamed tool calls,
+answers invalid tool JSON with a 500 and reports `end_turn` for streamed tool calls.
 Importing LiteLLM costs seconds and ~160 MiB, so it happens off the startup path: `warm_import`
 runs it in a thread once the server is up, and the first request waits for it only if needed.
 """

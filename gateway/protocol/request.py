@@ -1,7 +1,7 @@
-"""Anthropic Messages request → OpenAI Chat Completions request (translation.md, "Request").
+"""Anthropic Messages request → OpenAI Chat Completions request.
 
 The rendered prompt must be byte-stable turn to turn so mlx_lm.server's prefix cache hits
-(mlx-cache.md): text-only content is always a plain string, joins are always ``"\\n\\n"``,
+(a changed token costs every token after it): text-only content is always a plain string, joins are always ``"\\n\\n"``,
 ``cache_control`` and the per-session billing-header block are dropped, and tool history is
 rendered deterministically. Request N's messages are then an exact prefix of request N+1's.
 

@@ -221,7 +221,7 @@ class StreamConverter:
 
     # ------------------------------------------------------------------ tool calls
     def _call_for(self, frag: dict, pos: int, count: int) -> _Call:
-        """Key by index; else by id; else by order (see translation.md, response 1)."""
+        """Key by index; else by id; else by order: some servers omit `index` or send `id: null` later."""
         index = frag.get("index")
         cid = frag.get("id") or None
         if index is not None:

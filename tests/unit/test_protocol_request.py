@@ -1,7 +1,7 @@
 """to_openai: what the local server receives for what Claude Code sends.
 
 The key user-visible property is prefix-cache stability: the rendered prompt of request N must
-be an exact prefix of request N+1's as the conversation grows (mlx-cache.md).
+be an exact prefix of request N+1's as the conversation grows.
 """
 
 from __future__ import annotations
