@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from turnroute.gateway.backends.base import BackendConfig, Supports
+from turnroute.gateway.backends.base import BackendConfig, ServeSpec, Supports
 from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
 from turnroute.router.schema import Ctx
 from turnroute.router.yamlsrc import line_of, load_yaml
@@ -49,7 +49,8 @@ _BACKEND = BackendConfig(name="", type="openai", urls=(), model="")
 _SUPPORTS = Supports()
 
 BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "context_window", "timeout", "supports",
-                "api_key_env", "description", "one_prefill_per_session"}
+                "api_key_env", "description", "one_prefill_per_session", "serve"}
+SERVE_KEYS = {"model", "prompt_cache_size", "prompt_cache_bytes", "extra_args"}
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 
@@ -61,15 +62,21 @@ def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
     kind = r.typed(node, "type", f"{path}.type", str, "openai")
     if kind not in ("openai", "litellm"):
         raise r.error(node, "type", f"{path}.type", f"unknown backend type {kind!r} (expected openai or litellm)")
+    serve = _serve(r, node, path, kind)
     urls: list[str] = []
-    if "urls" in node:
+    if serve:
+        if "url" in node or "urls" in node:
+            raise r.error(node, "url" if "url" in node else "urls", f"{path}.url",
+                          "a backend with `serve` runs its own servers: remove url/urls")
+    elif "urls" in node:
         urls = r.typed(node, "urls", f"{path}.urls", list, [])
     elif "url" in node:
         urls = [r.typed(node, "url", f"{path}.url", str, "")]
-    if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+    if not serve and not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
         raise r.error(node, "urls" if "urls" in node else "url", f"{path}.url",
                      "needs an http(s) URL such as http://127.0.0.1:8080/v1")
-    model = r.typed(node, "model", f"{path}.model", str, None)
+    # mlx_lm.server answers to "default_model" with the model it was started with.
+    model = r.typed(node, "model", f"{path}.model", str, "default_model" if serve else None)
     if not model:
         raise r.error(node, None, f"{path}.model", "field required (the backend's model name)")
     timeout = r.mapping(node, "timeout", f"{path}.timeout", {"connect", "read"})
@@ -90,7 +97,43 @@ def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
         # On by default for direct servers (mlx_lm.server), whose batching does not share prefixes.
         one_prefill_per_session=r.typed(node, "one_prefill_per_session", f"{path}.one_prefill_per_session",
                                         bool, kind == "openai"),
-        line=line_of(node))
+        line=line_of(node), serve=serve)
+
+
+def _positive(r: Ctx, node: dict, key: str, path: str) -> int | None:
+    value = r.typed(node, key, path, int, None)
+    if value is not None and value <= 0:
+        raise r.error(node, key, path, "must be positive")
+    return value
+
+
+def _serve(r: Ctx, node: dict, path: str, kind: str) -> tuple[ServeSpec, ...]:
+    """`serve:` one mapping, or a list of them (a pool the sessions are spread over)."""
+    if node.get("serve") is None:
+        return ()
+    raw = node["serve"]
+    items = raw if isinstance(raw, list) else [raw]
+    if kind != "openai" or not items:
+        raise r.error(node, "serve", f"{path}.serve", "needs type: openai and at least one server")
+    specs = []
+    for i, item in enumerate(items):
+        where = f"{path}.serve" + (f"[{i}]" if isinstance(raw, list) else "")
+        if not isinstance(item, dict):
+            raise r.error(node, "serve", where, "must be a mapping such as {model: /path/to/model}")
+        r.keys(item, sorted(SERVE_KEYS), where)
+        model = r.typed(item, "model", f"{where}.model", str, None)
+        if not model:
+            raise r.error(item, None, f"{where}.model", "field required (a local model directory)")
+        extra = r.typed(item, "extra_args", f"{where}.extra_args", list, [])
+        if not all(isinstance(a, (str, int, float)) for a in extra):
+            raise r.error(item, "extra_args", f"{where}.extra_args", "must be a list of strings")
+        # A relative directory is relative to the config file, wherever the gateway was started.
+        model = str((Path(r.source).parent / Path(model).expanduser()).resolve())
+        specs.append(ServeSpec(model=model,
+                               prompt_cache_size=_positive(r, item, "prompt_cache_size", f"{where}.prompt_cache_size"),
+                               prompt_cache_bytes=_positive(r, item, "prompt_cache_bytes", f"{where}.prompt_cache_bytes"),
+                               extra_args=tuple(str(a) for a in extra)))
+    return tuple(specs)
 
 
 def parse_config(text: str, source: str) -> Config:

@@ -4,6 +4,10 @@
                when it exists, else the config shipped inside the package
     log        --log, else $TURNROUTE_LOG, else the config's `log.path`, else
                $XDG_STATE_HOME/turnroute/requests.jsonl (~/.local/state/…)
+    servers    the state directory's servers/<backend>-<n>.log (managed mlx_lm.server output) and
+               gateway.log (a gateway `turnroute claude` started in the background)
+    backups    the state directory's backups/ (what `turnroute setup` replaced, for --undo)
+    claude     $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json
 
 The serving gateway, `turnroute logs` and `turnroute statusline` all resolve the log through
 `log_path()`, so they always agree on which file they write and read. Light imports only: the
@@ -16,7 +20,7 @@ import os
 from pathlib import Path
 
 __all__ = ["config_dir", "state_dir", "shipped_config", "default_config_path", "default_log_path",
-           "log_path"]
+           "log_path", "state_file", "claude_settings_path"]
 
 
 def config_dir() -> Path:
@@ -59,3 +63,16 @@ def log_path(flag: str | None = None, configured: str | None = None) -> Path:
     if configured and not os.environ.get("TURNROUTE_LOG"):
         return Path(configured).expanduser()
     return default_log_path()
+
+
+def state_file(*parts: str) -> Path:
+    """A file under the state directory (its folder created, private): server logs, backups."""
+    path = state_dir().joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def claude_settings_path() -> Path:
+    """Claude Code's user settings file (it honours $CLAUDE_CONFIG_DIR instead of ~/.claude)."""
+    base = os.environ.get("CLAUDE_CONFIG_DIR")
+    return (Path(base).expanduser() if base else Path.home() / ".claude") / "settings.json"

@@ -21,6 +21,16 @@ class Supports:
 
 
 @dataclass(frozen=True)
+class ServeSpec:
+    """One mlx_lm.server the gateway runs itself (`backends.<name>.serve`)."""
+
+    model: str                      # a local model directory (never a hub download)
+    prompt_cache_size: int | None = None
+    prompt_cache_bytes: int | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     name: str
     type: str                       # "openai" (direct HTTP) | "litellm"
@@ -36,6 +46,7 @@ class BackendConfig:
     api_key_env: str | None = None  # name of an env var holding the backend key (never the key)
     one_prefill_per_session: bool = False  # serialise a session's prefills on one server (MLX)
     line: int | None = None         # where it is declared, for messages
+    serve: tuple[ServeSpec, ...] = ()  # managed servers; their urls are filled in when they are given ports
 
     @property
     def url(self) -> str:

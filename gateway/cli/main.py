@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"turnroute: http://{host}:{port}  config {path}", file=sys.stderr)
     for name, b in config.backends.items():
         via = "direct HTTP" if b.type == "openai" else "LiteLLM"
-        print(f"  backend {name}: {b.model} at {', '.join(b.urls)} ({via})", file=sys.stderr)
+        where = f"{len(b.serve)} managed mlx_lm.server" if b.serve else ", ".join(b.urls)
+        print(f"  backend {name}: {b.model} at {where} ({via})", file=sys.stderr)
     print(f"  requests log: {app.state.gateway.log.path}", file=sys.stderr)
     print(f"  point Claude Code at it: ANTHROPIC_BASE_URL=http://{host}:{port} claude", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,

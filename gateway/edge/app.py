@@ -34,6 +34,7 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
             # sooner imports it on demand.
             warm = asyncio.get_running_loop().call_later(WARM_IMPORT_DELAY, warm_import)
         gw.backends.refresh_windows_soon()      # context windows the servers report (LM Studio)
+        gw.managed.start()
         if watch and config_path:
             gw.watcher = ConfigWatcher(config_path, gw.apply)
             gw.watcher.start()

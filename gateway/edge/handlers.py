@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from turnroute.gateway.backends import Backend
+from turnroute.gateway.backends.managed import ManagedServers
 from turnroute.gateway.backends.pool import BackendPool
 from turnroute.gateway.config import Config, ConfigWatcher
 from turnroute.gateway.errors import AllBackendsFailed, GatewayError, InvalidRequestError, RequestTooLarge, envelope
@@ -52,7 +53,8 @@ class Gateway:
     def __init__(self, config: Config, *, config_path: str | Path | None = None):
         self.config = config
         self.config_path = config_path
-        self.backends = BackendPool(config.backends)
+        self.managed = ManagedServers()
+        self.backends = BackendPool(self.managed.prepare(config.backends))
         self.tokens = TokenCounter()
         self.log = RequestLog(log_path(configured=config.log.path), max_bytes=config.log.max_bytes, keep=config.log.keep,
                               log_prompts=config.log.prompts)
@@ -63,7 +65,7 @@ class Gateway:
 
     def apply(self, config: Config) -> None:
         """Use a new config: keep backend clients whose settings did not change (warm pools)."""
-        self.backends.swap(config.backends)
+        self.backends.swap(self.managed.prepare(config.backends))
         self.backends.refresh_windows_soon()
         for section in ("host", "port", "log"):
             if getattr(config, section) != getattr(self.config, section):
@@ -72,6 +74,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.backends.aclose()
+        await self.managed.aclose()
         self.log.flush_in_flight()
 
     # -- request pipeline ---------------------------------------------------------------------
@@ -243,6 +246,9 @@ class Gateway:
         backends = {n: {"type": self.backends[n].config.type, "model": self.backends[n].config.model,
                         "context_window": windows.get(n), **r}
                     for n, r in zip(names, results)}
+        for n, entry in backends.items():
+            if (managed := self.managed.status(n)) is not None:
+                entry["managed"] = managed
         return {"ok": True, "gateway": "turnroute", "config": self.config.source,
                 "config_error": self.watcher.last_error if self.watcher else None, "backends": backends}
 
