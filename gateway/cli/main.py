@@ -1,4 +1,5 @@
-"""`turnroute` command line: serve, check, route --explain, replay, logs, statusline.
+"""`turnroute` command line: serve, check, route --explain, replay, logs, claude, setup, doctor, init,
+statusline.
 
 argparse (not typer/click) and lazy imports: `turnroute statusline` runs on every Claude Code
 prompt redraw and must start in a few tens of milliseconds.
@@ -176,13 +177,61 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(lg)
     lg.set_defaults(func=cmd_logs)
 
+    cl = sub.add_parser("claude", help="run Claude Code through the gateway (starting it if needed)",
+                        description="turnroute claude [--config FILE] [claude arguments…]")
+    cl.add_argument("claude_args", nargs="*", help="passed to claude unchanged")
+
+    su = sub.add_parser("setup", help="point Claude Code's settings.json at the gateway (--undo restores it)")
+    su.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    su.add_argument("--undo", action="store_true", help="restore the settings file as it was before setup")
+    su.add_argument("--config", help="the gateway config whose address to use")
+    su.set_defaults(func=cmd_setup)
+
+    dr = sub.add_parser("doctor", help="check the config, backends, models and Claude Code's settings")
+    dr.add_argument("--config")
+    dr.set_defaults(func=cmd_doctor)
+
+    it = sub.add_parser("init", help="write an editable copy of the shipped config to the user config folder")
+    it.add_argument("--force", action="store_true", help="overwrite an existing copy")
+    it.set_defaults(func=cmd_init)
+
     st = sub.add_parser("statusline", help="one line for Claude Code's statusLine setting")
     st.add_argument("--log", help="log file (default: the gateway's default)")
     st.set_defaults(func=cmd_statusline)
     return p
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    from turnroute.gateway.cli.setup import run
+
+    return run(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from turnroute.gateway.cli.doctor import run
+
+    return run(args)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from turnroute.gateway.paths import config_dir, shipped_config
+
+    dest = config_dir() / "turnroute.yaml"
+    if dest.exists() and not args.force:
+        print(f"{dest} already exists (edit it, or --force to replace it with the shipped config)")
+        return 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(shipped_config().read_bytes())
+    print(f"wrote {dest}: edit it; `turnroute serve` uses it from now on")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["claude"]:    # every later argument is Claude Code's, options included
+        from turnroute.gateway.cli.claude import main as claude_main
+
+        return claude_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
