@@ -15,6 +15,7 @@ import yaml
 from tests.support.claude_code import claude_env
 from tests.support.gateway import Gateway, gateway_config, openai_backend
 from tests.support.net import free_port
+from tests.support.procs import processes_with
 
 
 def launcher_env(tmp_path: Path, claude: Path | str | None) -> dict[str, str]:
@@ -49,19 +50,6 @@ def write_config(tmp_path: Path, doc: dict, port: int) -> Path:
     path = tmp_path / "launch.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def processes_with(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd:
-                found.append(cmd)
-    return found
 
 
 @pytest.mark.slow

@@ -1,0 +1,64 @@
+"""A managed pool of real mlx_lm.servers: started by the gateway, SIGKILLed mid-session, restarted,
+the session goes on; nothing is left running when the gateway stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import zlib
+
+import anthropic
+import httpx
+import pytest
+
+from tests.support.gateway import Gateway, gateway_config
+from tests.support.net import wait_http
+from tests.support.procs import processes_with
+
+
+def managed(gw: Gateway) -> list[dict]:
+    return httpx.get(gw.base + "/health", timeout=10, trust_env=False).json()["backends"]["mlx"]["managed"]
+
+
+def all_ready(r: httpx.Response) -> bool:
+    servers = r.json()["backends"]["mlx"]["managed"]
+    return all(s["state"] == "ready" for s in servers)
+
+
+@pytest.mark.slow
+def test_a_killed_server_is_restarted_and_the_session_continues(tiny_model_dir, tmp_path):
+    spec = {"model": str(tiny_model_dir), "prompt_cache_size": 2, "prompt_cache_bytes": 50_000_000}
+    doc = gateway_config({"mlx": {"serve": [spec, spec], "max_output_tokens": 4,
+                                  "supports": {"tools": False}}},
+                         rules=[], log_path=tmp_path / "requests.jsonl")
+    with Gateway(doc, tmp_path, env={"XDG_STATE_HOME": str(tmp_path / "state")}) as gw:
+        wait_http(gw.base + "/health", timeout=120, ok=all_ready, alive=lambda: gw.proc.poll() is None)
+        servers = managed(gw)
+        assert len({s["url"] for s in servers}) == 2 and all(s["pid"] for s in servers)
+
+        session = "5e55-a11ce"
+        mine = servers[zlib.crc32(session.encode()) % 2]      # the server this session hashes to
+        other = next(s for s in servers if s is not mine)
+        client = anthropic.Anthropic(base_url=gw.base, api_key="local", max_retries=10,
+                                     default_headers={"x-claude-code-session-id": session})
+        messages = [{"role": "user", "content": "first question of the session"}]
+        first = client.messages.create(model="claude-sonnet-4", max_tokens=4, messages=messages)
+        messages += [{"role": "assistant", "content": first.content[0].text},
+                     {"role": "user", "content": "and a follow-up"}]
+
+        os.kill(mine["pid"], signal.SIGKILL)
+        # Sent at once: while the server restarts the gateway answers 529, which clients retry.
+        second = client.messages.create(model="claude-sonnet-4", max_tokens=4, messages=messages)
+        assert second.content and second.usage.output_tokens > 0
+
+        after = {s["url"]: s for s in managed(gw)}
+        assert after[mine["url"]]["restarts"] == 1 and after[mine["url"]]["pid"] != mine["pid"]
+        assert "SIGKILL" in after[mine["url"]]["last_exit"]
+        assert after[other["url"]]["restarts"] == 0 and after[other["url"]]["pid"] == other["pid"]
+        assert "restarting" in gw.output() and "SIGKILL" in gw.output()
+        served = [r for r in gw.records() if r["status"] == 200]
+        assert len(served) == 2 and {r["session"] for r in served} == {session}
+        log_file = tmp_path / "state" / "turnroute" / "servers" / f"mlx-{servers.index(mine)}.log"
+        assert log_file.stat().st_size > 0
+    ports = [s["url"].rsplit(":", 1)[1].split("/")[0] for s in servers]
+    assert not any(processes_with(f"--port {p}") for p in ports)
