@@ -116,8 +116,10 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
                 if stream:
                     chunks = backend.stream(payload, session_id=session)
                     first = await anext(chunks, None)
+                    record["backend_model"] = decision.model or backend.config.model   # `model: auto` picked by now
                     return Attempt(backend, first, chunks, fallbacks, stripped, opts)
                 resp = await backend.complete(payload, session_id=session)
+                record["backend_model"] = decision.model or backend.config.model
                 return Attempt(backend, resp, None, fallbacks, stripped, opts)
         except (BackendUnavailable, BackendRejected) as exc:
             retryable = isinstance(exc, BackendUnavailable) or getattr(exc, "capability", None) == "tools"

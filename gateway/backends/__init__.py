@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from turnroute.gateway.backends.automodel import AutoModelBackend, is_auto
 from turnroute.gateway.observe.record import add_known_secret
 from turnroute.gateway.backends.base import Backend, BackendConfig, Supports
 from turnroute.gateway.backends.litellm_backend import LiteLLMBackend
@@ -16,7 +17,10 @@ def build_backend(config: BackendConfig) -> Backend:
     """Instantiate a backend; its key is read from the environment, never from the YAML."""
     key = os.environ.get(config.api_key_env) if config.api_key_env else None
     add_known_secret(key)
-    return BACKEND_TYPES[config.type](config, api_key=key)
+    backend = BACKEND_TYPES[config.type](config, api_key=key)
+    if is_auto(config.model):
+        return AutoModelBackend(backend)
+    return backend
 
 
 __all__ = ["Backend", "BackendConfig", "Supports", "build_backend", "BACKEND_TYPES",

@@ -44,7 +44,9 @@ class BackendPool(Mapping[str, Backend]):
         new: dict[str, Backend] = {}
         for name, cfg in configs.items():
             old = self._backends.get(name)
-            new[name] = old if old is not None and old.config == cfg else build_backend(cfg)
+            # a `model: auto` backend's config carries the picked model: compare what the YAML said
+            same = old is not None and getattr(old, "declared", old.config) == cfg
+            new[name] = old if same else build_backend(cfg)
         replaced = [b for n, b in self._backends.items() if new.get(n) is not b]
         # a reported window belongs to the server it was read from: only unchanged backends keep it
         self._reported = {n: w for n, w in self._reported.items() if new.get(n) is self._backends.get(n)}
