@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -110,7 +111,7 @@ def start_gateway(config_arg: str | None, base: str) -> subprocess.Popen:
                                 start_new_session=True)
     print(f"turnroute: starting the gateway at {base} (log {log_file})", file=sys.stderr)
     deadline = time.monotonic() + START_TIMEOUT
-    shown = ""
+    shown, shown_at = "", 0.0
     while True:
         if proc.poll() is not None:
             tail = log_file.read_text(errors="replace")[-3000:]
@@ -122,8 +123,15 @@ def start_gateway(config_arg: str | None, base: str) -> subprocess.Popen:
                 if progress:
                     print(f"turnroute: ready ({progress})", file=sys.stderr)
                 return proc
-            if progress != shown and progress:
-                shown = progress
+            failed = [m for b in health["backends"].values() for m in b.get("managed") or ()
+                      if m.get("state") == "failed"]
+            if failed:
+                stop_gateway(proc)
+                raise RuntimeError(f"a managed server cannot start: {failed[0]['last_exit']}")
+            # a line when a state changes, and every 10 s while a large model loads
+            states = re.sub(r" \d+s", "", progress)
+            if progress and (states != shown or time.monotonic() - shown_at >= 10):
+                shown, shown_at = states, time.monotonic()
                 print(f"turnroute: waiting for {progress}", file=sys.stderr)
         if time.monotonic() > deadline:
             stop_gateway(proc)

@@ -37,15 +37,18 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home", str(cfg)
 
 
-def settings_file(home_dir: Path) -> Path:
-    return home_dir / ".claude" / "settings.json"
+def settings_file(home_dir: Path, content: bytes | None = None) -> Path:
+    """Claude Code's settings file in the test HOME, written with `content` when given."""
+    path = home_dir / ".claude" / "settings.json"
+    if content is not None:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+    return path
 
 
 def test_setup_merges_shows_the_diff_and_undo_restores_the_exact_bytes(home, capsys):
     home_dir, cfg = home
-    path = settings_file(home_dir)
-    path.parent.mkdir()
-    path.write_bytes(ORIGINAL)
+    path = settings_file(home_dir, ORIGINAL)
 
     assert main(["setup", "--yes", "--config", cfg]) == 0
     out = capsys.readouterr().out
@@ -80,9 +83,7 @@ def test_undo_removes_a_file_setup_created(home):
 
 def test_undo_after_later_edits_keeps_them_and_removes_only_ours(home, capsys):
     home_dir, cfg = home
-    path = settings_file(home_dir)
-    path.parent.mkdir()
-    path.write_bytes(ORIGINAL)
+    path = settings_file(home_dir, ORIGINAL)
     assert main(["setup", "--yes", "--config", cfg]) == 0
     edited = json.loads(path.read_bytes())
     edited["theme"] = "dark"
@@ -99,9 +100,7 @@ def test_undo_after_later_edits_keeps_them_and_removes_only_ours(home, capsys):
 
 def test_nothing_is_written_without_consent_or_over_broken_json(home, capsys):
     home_dir, cfg = home
-    path = settings_file(home_dir)
-    path.parent.mkdir()
-    path.write_bytes(ORIGINAL)
+    path = settings_file(home_dir, ORIGINAL)
     assert main(["setup", "--config", cfg]) == 1        # stdin is not a terminal and no --yes
     assert "--yes" in capsys.readouterr().out
     assert path.read_bytes() == ORIGINAL
@@ -114,10 +113,8 @@ def test_nothing_is_written_without_consent_or_over_broken_json(home, capsys):
 
 def test_an_existing_key_and_statusline_are_kept(home, capsys):
     home_dir, cfg = home
-    path = settings_file(home_dir)
-    path.parent.mkdir()
     mine = {"env": {"ANTHROPIC_API_KEY": "sk-mine"}, "statusLine": {"type": "command", "command": "my-line"}}
-    path.write_text(json.dumps(mine))
+    path = settings_file(home_dir, json.dumps(mine).encode())
     assert main(["setup", "--yes", "--config", cfg]) == 0
     assert "statusLine is already set" in capsys.readouterr().out
     after = json.loads(path.read_bytes())
