@@ -91,6 +91,9 @@ class BoundedLog:
 class ManagedServer:
     """One supervised `mlx_lm.server`; `status()` is what /health and `doctor` show."""
 
+    health_interval = HEALTH_INTERVAL
+    health_timeout = HEALTH_TIMEOUT
+
     def __init__(self, backend: str, index: int, spec: ServeSpec, port: int):
         self.backend = backend
         self.spec = spec
@@ -142,7 +145,8 @@ class ManagedServer:
                 reason = await self._run_once(client)
                 if self.state == "ready":      # it served for a while: a fresh failure, short wait
                     backoff = 1.0
-                await self._kill()
+                # a hung server would not act on SIGTERM: it gets SIGKILL straight away
+                await self._kill(graceful=not reason.startswith("stopped answering"))
                 self.restarts += 1
                 self.last_exit = reason
                 self._set("restarting")
@@ -184,7 +188,7 @@ class ManagedServer:
             if proc.returncode is not None:
                 return self._exit_reason(proc.returncode)
             try:
-                ok = (await client.get(base, timeout=HEALTH_TIMEOUT)).status_code == 200
+                ok = (await client.get(base, timeout=self.health_timeout)).status_code == 200
             except httpx.HTTPError:
                 ok = False
             now = time.monotonic()
@@ -204,7 +208,7 @@ class ManagedServer:
                 if unanswered >= UNANSWERED_LIMIT:
                     return f"stopped answering GET /health ({unanswered} checks in a row)"
             try:
-                await asyncio.wait_for(proc.wait(), timeout=0.25 if self.state == "starting" else HEALTH_INTERVAL)
+                await asyncio.wait_for(proc.wait(), timeout=0.25 if self.state == "starting" else self.health_interval)
             except asyncio.TimeoutError:
                 pass
 
@@ -214,13 +218,13 @@ class ManagedServer:
         said = next((t for t in reversed(self._log.tail if self._log else ()) if t and '" 200 -' not in t), None)
         return f"{how}: {said[-300:]}" if said and code > 0 else how
 
-    async def _kill(self) -> None:
+    async def _kill(self, graceful: bool = True) -> None:
         proc = self._proc
         if proc is None:
             return
         if proc.returncode is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGTERM if graceful else signal.SIGKILL)
                 await asyncio.wait_for(proc.wait(), timeout=5)
             except (OSError, asyncio.TimeoutError):
                 try:

@@ -3,16 +3,22 @@ the session goes on; nothing is left running when the gateway stops."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 import zlib
+from pathlib import Path
 
 import anthropic
 import httpx
 import pytest
 
+from turnroute.gateway.backends.base import ServeSpec
+from turnroute.gateway.backends.managed import ManagedServer
+
 from tests.support.gateway import Gateway, gateway_config
-from tests.support.net import wait_http
+from tests.support.net import free_port, wait_http
 from tests.support.procs import processes_with
 
 
@@ -62,3 +68,50 @@ def test_a_killed_server_is_restarted_and_the_session_continues(tiny_model_dir, 
         assert log_file.stat().st_size > 0
     ports = [s["url"].rsplit(":", 1)[1].split("/")[0] for s in servers]
     assert not any(processes_with(f"--port {p}") for p in ports)
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+async def until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_server_that_stops_answering_is_killed_and_restarted(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    server = ManagedServer("mlx", 0, ServeSpec(model=str(tiny_model_dir)), free_port())
+    server.health_interval, server.health_timeout = 0.2, 0.5
+    server.start()
+    try:
+        await until(lambda: server.state == "ready", 60)
+        hung = server.status()["pid"]
+        os.kill(hung, signal.SIGSTOP)          # the process lives on but answers nothing
+        await until(lambda: server.restarts == 1 and server.state == "ready", 60)
+        assert server.last_exit.startswith("stopped answering GET /health")
+        assert server.status()["pid"] != hung and not alive(hung)
+    finally:
+        await server.stop()
+    assert server.state == "stopped" and not processes_with(f"--port {server.port}")
+
+
+def test_a_gateway_killed_outright_takes_its_server_with_it(tiny_model_dir, tmp_path):
+    doc = gateway_config({"mlx": {"serve": {"model": str(tiny_model_dir)}}}, rules=[],
+                         log_path=tmp_path / "requests.jsonl")
+    with Gateway(doc, tmp_path, env={"XDG_STATE_HOME": str(tmp_path / "state")}) as gw:
+        wait_http(gw.base + "/health", timeout=120, ok=all_ready, alive=lambda: gw.proc.poll() is None)
+        pid = managed(gw)[0]["pid"]
+        gw.proc.kill()                         # no shutdown code runs in the gateway
+        gw.proc.wait()
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid)
