@@ -159,6 +159,10 @@ class ManagedServer:
         """Start the server and watch it; returns why it has to be restarted."""
         self._set("starting")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        hub = Path(env.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+        if "HF_HUB_CACHE" not in env and not hub.is_dir():
+            # mlx_lm.server's GET /v1/models breaks (an empty 200) when the hub cache folder is missing
+            env["HF_HUB_CACHE"] = str(state_file("hf-hub-empty", ".keep").parent)
         self._log = self._log or BoundedLog(self.log_path)
         self._log.write(f"--- turnroute: {' '.join(self.command())}\n".encode())
         log.info("backend %s: starting mlx_lm.server on port %d (model %s)", self.backend, self.port, self.spec.model)

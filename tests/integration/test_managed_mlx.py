@@ -34,10 +34,12 @@ def all_ready(r: httpx.Response) -> bool:
 @pytest.mark.slow
 def test_a_killed_server_is_restarted_and_the_session_continues(tiny_model_dir, tmp_path):
     spec = {"model": str(tiny_model_dir), "prompt_cache_size": 2, "prompt_cache_bytes": 50_000_000}
-    doc = gateway_config({"mlx": {"serve": [spec, spec], "max_output_tokens": 4,
+    doc = gateway_config({"mlx": {"serve": [spec, spec], "model": "auto", "max_output_tokens": 4,
                                   "supports": {"tools": False}}},
                          rules=[], log_path=tmp_path / "requests.jsonl")
-    with Gateway(doc, tmp_path, env={"XDG_STATE_HOME": str(tmp_path / "state")}) as gw:
+    # a HOME without a Hugging Face cache: the servers' model lists must still work (model: auto)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path / "home")}
+    with Gateway(doc, tmp_path, env=env) as gw:
         wait_http(gw.base + "/health", timeout=120, ok=all_ready, alive=lambda: gw.proc.poll() is None)
         servers = managed(gw)
         assert len({s["url"] for s in servers}) == 2 and all(s["pid"] for s in servers)
@@ -64,6 +66,7 @@ def test_a_killed_server_is_restarted_and_the_session_continues(tiny_model_dir, 
         assert "restarting" in gw.output() and "SIGKILL" in gw.output()
         served = [r for r in gw.records() if r["status"] == 200]
         assert len(served) == 2 and {r["session"] for r in served} == {session}
+        assert {r["backend_model"] for r in served} == {str(tiny_model_dir.resolve())}
         log_file = tmp_path / "state" / "turnroute" / "servers" / f"mlx-{servers.index(mine)}.log"
         assert log_file.stat().st_size > 0
     ports = [s["url"].rsplit(":", 1)[1].split("/")[0] for s in servers]
