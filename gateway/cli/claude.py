@@ -54,9 +54,13 @@ def routes_in_use(config) -> set[str]:
     return {b for b in used if b in config.backends}
 
 
-def compact_window(config) -> int | None:
-    """The smallest context window among the routes in use: Claude Code must compact before it."""
-    windows = [config.backends[b].context_window for b in routes_in_use(config)]
+def compact_window(config, health: dict[str, Any] | None = None) -> int | None:
+    """The smallest context window among the routes in use: Claude Code must compact before it.
+
+    A running gateway's /health knows more than the YAML (what LM Studio reports it loaded)."""
+    reported = (health or {}).get("backends") or {}
+    windows = [(reported.get(b) or {}).get("context_window") or config.backends[b].context_window
+               for b in routes_in_use(config)]
     known = [w for w in windows if w]
     return min(known) if known else None
 
@@ -196,7 +200,7 @@ def main(argv: list[str]) -> int:
             return 1
     else:
         print(f"turnroute: using the gateway already running at {base}", file=sys.stderr)
-    env = claude_env(base, compact_window(config), dict(os.environ))
+    env = claude_env(base, compact_window(config, get_json(base + "/health", timeout=15)[1]), dict(os.environ))
     try:
         code = run_until_exit([exe, *claude_args], env)
     finally:

@@ -98,6 +98,7 @@ def port_of(url: str) -> int:
 
 def backend_checks(name: str, cfg, running: dict[str, Any] | None) -> list[Check]:
     from turnroute.gateway.backends.automodel import can_call_tools, is_auto, list_models, pick
+    from turnroute.gateway.backends.window import reported_window
 
     checks: list[Check] = []
     where = f"backends.{name}"
@@ -153,7 +154,7 @@ def backend_checks(name: str, cfg, running: dict[str, Any] | None) -> list[Check
                                     f"or set {where}.supports.tools: false"))
             elif tools:
                 checks.append(Check("ok", f"{name} tool calling", f"{model} was trained for tool use"))
-        served = (entry or {}).get("loaded_context_length") or (entry or {}).get("max_context_length")
+        served = reported_window({"data": entries}, model) if lmstudio else None
         checks.append(window_check(name, where, cfg.context_window, served))
         if not cfg.serve and not lmstudio and (flags := server_flags(port_of(url))) is not None:
             checks.append(cache_check(name, _int(flags.get("prompt-cache-size")), _int(flags.get("prompt-cache-bytes")),

@@ -168,10 +168,12 @@ def run(args: argparse.Namespace) -> int:
     path = claude_settings_path()
     if args.undo:
         return undo(path)
-    from turnroute.gateway.cli.claude import compact_window, gateway_url, load_quietly
+    from turnroute.gateway.cli.claude import compact_window, gateway_url, get_json, is_turnroute, load_quietly
 
     config = load_quietly(args.config)
     if config is None:
         return 2
-    return setup(path, gateway_env(gateway_url(config), compact_window(config)), statusline_command(),
+    base = gateway_url(config)
+    health = get_json(base + "/health", timeout=15)[1] if is_turnroute(base) else None
+    return setup(path, gateway_env(base, compact_window(config, health)), statusline_command(),
                  confirm=(lambda q: True) if args.yes else ask)

@@ -1,4 +1,4 @@
-"""`backends.<name>.serve` and `context_window` in the YAML: accepted forms and errors naming the line."""
+"""`backends.<name>.serve` in the YAML: accepted forms and errors naming the line."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ def test_serve_pool_with_relative_and_home_paths():
     ("    serve: {prompt_cache_size: 3}\n", 3, "backends.mlx.serve.model: field required"),
     ("    type: litellm\n    model: x\n    serve: {model: /m}\n", 5, "needs type: openai"),
     ("    serve: [{model: /m, prompt_cache_bytes: -1}]\n", 3, "serve[0].prompt_cache_bytes: must be positive"),
-    ("    url: http://127.0.0.1:1/v1\n    model: m\n    context_window: 0\n", 5, "context_window: must be positive"),
 ])
 def test_serve_errors_name_the_line(backend, line, fragment):
     with pytest.raises(ConfigError) as err:
