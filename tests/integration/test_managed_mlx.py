@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -69,6 +71,14 @@ def test_a_killed_server_is_restarted_and_the_session_continues(tiny_model_dir, 
         assert {r["backend_model"] for r in served} == {str(tiny_model_dir.resolve())}
         log_file = tmp_path / "state" / "turnroute" / "servers" / f"mlx-{servers.index(mine)}.log"
         assert log_file.stat().st_size > 0
+
+        # doctor, asked about this running gateway, shows the restart and where the log is
+        gw.write_config({**doc, "server": {"port": gw.port}})
+        r = subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", "doctor", "--config", str(gw.config_path)],
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        assert "a turnroute gateway is running" in r.stdout
+        restarted = next(x for x in r.stdout.splitlines() if x.startswith("! mlx server") and mine["url"] in x)
+        assert "1 restarts" in restarted and "SIGKILL" in restarted
     ports = [s["url"].rsplit(":", 1)[1].split("/")[0] for s in servers]
     assert not any(processes_with(f"--port {p}") for p in ports)
 
