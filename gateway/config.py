@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from turnroute.gateway.backends.base import BackendConfig, ServeSpec, Supports
 from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
@@ -49,8 +50,11 @@ _BACKEND = BackendConfig(name="", type="openai", urls=(), model="")
 _SUPPORTS = Supports()
 
 BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "context_window", "timeout", "supports",
-                "api_key_env", "description", "one_prefill_per_session", "serve"}
+                "api_key_env", "description", "one_prefill_per_session", "serve",
+                "session_header", "drop", "count_tokens"}
 SERVE_KEYS = {"model", "prompt_cache_size", "prompt_cache_bytes", "extra_args"}
+BACKEND_TYPES = ("openai", "litellm", "anthropic")
+CLOUD_HOST = "api.anthropic.com"
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 
@@ -60,8 +64,9 @@ def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
         raise r.error(node, None, path, "must be a mapping")
     r.keys(node, sorted(BACKEND_KEYS), path)
     kind = r.typed(node, "type", f"{path}.type", str, "openai")
-    if kind not in ("openai", "litellm"):
-        raise r.error(node, "type", f"{path}.type", f"unknown backend type {kind!r} (expected openai or litellm)")
+    if kind not in BACKEND_TYPES:
+        raise r.error(node, "type", f"{path}.type",
+                     f"unknown backend type {kind!r} (expected {', '.join(BACKEND_TYPES)})")
     serve = _serve(r, node, path, kind)
     urls: list[str] = []
     if serve:
@@ -88,12 +93,22 @@ def _backend(r: Ctx, name: str, node: Any) -> BackendConfig:
     window = r.typed(node, "context_window", f"{path}.context_window", int, _BACKEND.context_window)
     if window is not None and window <= 0:
         raise r.error(node, "context_window", f"{path}.context_window", "must be a positive number of tokens")
+    drop = r.typed(node, "drop", f"{path}.drop", list, [])
+    if not all(isinstance(d, str) and d and not d.startswith(".") and not d.endswith(".") for d in drop):
+        raise r.error(node, "drop", f"{path}.drop", "must be a list of dotted field names such as output_config.effort")
+    if (drop or "count_tokens" in node) and kind != "anthropic":
+        raise r.error(node, "drop" if drop else "count_tokens", path, "drop and count_tokens apply to type: anthropic only")
+    key_env = r.typed(node, "api_key_env", f"{path}.api_key_env", str, None)
+    if key_env is None and kind == "anthropic" and any(urlsplit(u).hostname == CLOUD_HOST for u in urls):
+        key_env = "ANTHROPIC_API_KEY"   # the cloud: the gateway's own key, never the client's
     return BackendConfig(
         name=name, type=kind, urls=tuple(u.rstrip("/") for u in urls), model=model, max_output_tokens=max_out,
         context_window=window,
         connect_timeout=r.typed(timeout, "connect", f"{path}.timeout.connect", float, _BACKEND.connect_timeout),
         read_timeout=r.typed(timeout, "read", f"{path}.timeout.read", float, _BACKEND.read_timeout),
-        supports=sup, api_key_env=r.typed(node, "api_key_env", f"{path}.api_key_env", str, None),
+        supports=sup, api_key_env=key_env,
+        session_header=r.typed(node, "session_header", f"{path}.session_header", str, None) or None,
+        drop=tuple(drop), count_tokens=r.typed(node, "count_tokens", f"{path}.count_tokens", bool, False),
         # On by default for direct servers (mlx_lm.server), whose batching does not share prefixes.
         one_prefill_per_session=r.typed(node, "one_prefill_per_session", f"{path}.one_prefill_per_session",
                                         bool, kind == "openai"),

@@ -16,8 +16,10 @@ from turnroute.gateway.backends.base import Backend
 from turnroute.gateway.backends.window import prompt_limit, too_long_message
 from turnroute.gateway.errors import (AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError,
                                       InvalidRequestError, SchemaMismatch)
+from turnroute.gateway.native import NativeRun, is_native, native_payload
 from turnroute.gateway.prefill import PrefillGate
-from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, json_schema_of,
+from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, encode_event,
+                                        json_schema_of,
                                         openai_response_to_chunk, to_openai)
 from turnroute.gateway.protocol.schemacheck import SchemaProblem, check_schema
 from turnroute.router import Decision, Features, TurnKind
@@ -67,7 +69,8 @@ class Attempt:
 async def call_with_fallback(view: RequestView, features: Features, decision: Decision,
                              backends: Mapping[str, Backend], *, stream: bool,
                              record: dict[str, Any], gate: PrefillGate,
-                             windows: Mapping[str, int] | None = None, tool_tokens: int = 0) -> Attempt:
+                             windows: Mapping[str, int] | None = None, tool_tokens: int = 0,
+                             headers: Mapping[str, str] | None = None) -> Attempt:
     """Try the decided backend, then each fallback, until one accepts the request.
 
     A backend "accepts" once it returned its first chunk (stream) or its answer: only failures
@@ -105,7 +108,10 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
                 fallbacks.append({"backend": name, "error": too_long_message(tokens, maximum),
                                   "message": f"backend '{name}': {too_long_message(tokens, maximum)}"})
                 continue
-        payload = to_openai(view, opts)
+        native = is_native(backend)
+        payload = native_payload(view.body, opts, backend) if native else to_openai(view, opts)
+        # Only native backends see the client's anthropic-version/-beta headers (never its key).
+        extra = {"headers": headers} if native else {}
         record["backend_model"] = opts.model
         session = features.session_id
         try:
@@ -114,11 +120,11 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
             async with gate.hold(backend.config.url_for(session), session,
                                  stream and backend.config.one_prefill_per_session):
                 if stream:
-                    chunks = backend.stream(payload, session_id=session)
+                    chunks = backend.stream(payload, session_id=session, **extra)
                     first = await anext(chunks, None)
                     record["backend_model"] = decision.model or backend.config.model   # `model: auto` picked by now
                     return Attempt(backend, first, chunks, fallbacks, stripped, opts)
-                resp = await backend.complete(payload, session_id=session)
+                resp = await backend.complete(payload, session_id=session, **extra)
                 record["backend_model"] = decision.model or backend.config.model
                 return Attempt(backend, resp, None, fallbacks, stripped, opts)
         except (BackendUnavailable, BackendRejected) as exc:
@@ -171,6 +177,18 @@ class Run:
             stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
             strict_schema=schema is not None and features.turn is not TurnKind.TITLE)
 
+    def start_bytes(self) -> bytes:
+        out = [encode_event(n, d) for n, d in self.converter.start()]
+        if self.attempt.first is not None:
+            out += [encode_event(n, d) for n, d in self.feed(self.attempt.first)]
+        return b"".join(out)
+
+    def feed_bytes(self, chunk: dict[str, Any]) -> bytes:
+        return b"".join(encode_event(n, d) for n, d in self.feed(chunk))
+
+    def finish_bytes(self) -> bytes:
+        return b"".join(encode_event(n, d) for n, d in self.finish())
+
     def mark_first_token(self) -> None:
         if self.record.get("ttft_ms") is None and self.converter.got_content:
             self.record["ttft_ms"] = round((time.perf_counter() - self.t0) * 1000, 2)
@@ -221,3 +239,9 @@ class Run:
         events += self.finish()
         return assemble(events)
 
+
+
+def make_run(body: dict[str, Any], features: Features, attempt: Attempt, record: dict[str, Any],
+             t0: float) -> "Run | NativeRun":
+    """The relay for whichever backend answered: translated (`Run`) or native (`NativeRun`)."""
+    return (NativeRun if is_native(attempt.backend) else Run)(body, features, attempt, record, t0)

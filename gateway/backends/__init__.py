@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 
+from turnroute.gateway.backends.anthropic_native import AnthropicNativeBackend
 from turnroute.gateway.backends.automodel import AutoModelBackend, is_auto
 from turnroute.gateway.observe.record import add_known_secret
 from turnroute.gateway.backends.base import Backend, BackendConfig, Supports
 from turnroute.gateway.backends.litellm_backend import LiteLLMBackend
 from turnroute.gateway.backends.openai_http import OpenAIHTTPBackend
 
-BACKEND_TYPES = {"openai": OpenAIHTTPBackend, "litellm": LiteLLMBackend}
+BACKEND_TYPES = {"openai": OpenAIHTTPBackend, "litellm": LiteLLMBackend, "anthropic": AnthropicNativeBackend}
 
 
 def build_backend(config: BackendConfig) -> Backend:
@@ -24,4 +25,4 @@ def build_backend(config: BackendConfig) -> Backend:
 
 
 __all__ = ["Backend", "BackendConfig", "Supports", "build_backend", "BACKEND_TYPES",
-           "LiteLLMBackend", "OpenAIHTTPBackend"]
+           "AnthropicNativeBackend", "LiteLLMBackend", "OpenAIHTTPBackend"]

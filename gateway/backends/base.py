@@ -33,7 +33,7 @@ class ServeSpec:
 @dataclass(frozen=True)
 class BackendConfig:
     name: str
-    type: str                       # "openai" (direct HTTP) | "litellm"
+    type: str                       # "openai" (direct HTTP) | "litellm" | "anthropic" (native)
     urls: tuple[str, ...]           # one or more base URLs ending in /v1
     model: str
     max_output_tokens: int | None = 8192
@@ -45,6 +45,9 @@ class BackendConfig:
     supports: Supports = field(default_factory=Supports)
     api_key_env: str | None = None  # name of an env var holding the backend key (never the key)
     one_prefill_per_session: bool = False  # serialise a session's prefills on one server (MLX)
+    session_header: str | None = None  # send the session id in this header (fleet affinity)
+    drop: tuple[str, ...] = ()      # type anthropic: dotted fields the server rejects
+    count_tokens: bool = False      # type anthropic: the server answers /v1/messages/count_tokens
     line: int | None = None         # where it is declared, for messages
     serve: tuple[ServeSpec, ...] = ()  # managed servers; their urls are filled in when they are given ports
 

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 import httpx
 
 from turnroute.gateway.backends.base import BackendConfig, probe_servers
+from turnroute.gateway.backends.openai_http import session_headers
 from turnroute.gateway.errors import (
     BackendFailed,
     BackendRejected,
@@ -105,6 +106,9 @@ class LiteLLMBackend:
                                                          connect=self.config.connect_timeout),
                                 "drop_params": True,
                                 "num_retries": 0}
+        affinity = session_headers(self.config, session_id)
+        if affinity:
+            args["extra_headers"] = affinity
         extra: dict[str, Any] = {}
         for key, value in body.items():
             if key in ("model", "stream"):

@@ -70,6 +70,19 @@ def transport_error(cfg: BackendConfig, url: str, exc: BaseException) -> Gateway
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
+def pooled_session(config: BackendConfig, headers: dict[str, str]) -> aiohttp.ClientSession:
+    """One keep-alive pool per backend, made inside the running event loop."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(total=None, connect=config.connect_timeout, sock_read=config.read_timeout),
+        headers=headers, auto_decompress=False)
+
+
+def session_headers(config: BackendConfig, session_id: str | None) -> dict[str, str] | None:
+    """The session id in the header a serving fleet's router uses for affinity, when configured."""
+    return {config.session_header: session_id} if config.session_header and session_id else None
+
+
 class OpenAIHTTPBackend:
     """An OpenAI-compatible server reached directly with aiohttp.
 
@@ -89,17 +102,14 @@ class OpenAIHTTPBackend:
     def _client(self) -> aiohttp.ClientSession:
         """The pooled session, made on first use inside the running event loop."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=None, connect=self.config.connect_timeout,
-                                              sock_read=self.config.read_timeout),
-                headers=self._headers, auto_decompress=False)
+            self._session = pooled_session(self.config, self._headers)
         return self._session
 
     async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
         url = self.config.url_for(session_id)
         try:
-            async with self._client().post(url + "/chat/completions", data=orjson.dumps(body)) as resp:
+            async with self._client().post(url + "/chat/completions", data=orjson.dumps(body),
+                                           headers=session_headers(self.config, session_id)) as resp:
                 raw = await resp.read()
                 status = resp.status
         except TRANSPORT_ERRORS as exc:
@@ -114,7 +124,8 @@ class OpenAIHTTPBackend:
     async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
         url = self.config.url_for(session_id)
         try:
-            resp = await self._client().post(url + "/chat/completions", data=orjson.dumps(body))
+            resp = await self._client().post(url + "/chat/completions", data=orjson.dumps(body),
+                                             headers=session_headers(self.config, session_id))
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self.config, url, exc) from None
         clean = False

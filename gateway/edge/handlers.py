@@ -26,7 +26,8 @@ from turnroute.gateway.errors import AllBackendsFailed, GatewayError, InvalidReq
 from turnroute.gateway.observe.log import RequestLog, new_record
 from turnroute.gateway.paths import log_path
 from turnroute.gateway.observe.metrics import Metrics
-from turnroute.gateway.pipeline import Attempt, Run, call_with_fallback, new_request_id, override_for
+from turnroute.gateway.native import forward_count_tokens
+from turnroute.gateway.pipeline import Attempt, Run, call_with_fallback, make_run, new_request_id, override_for
 from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.protocol import InvalidRequest, RequestView, encode_event, validate_count_tokens_request, validate_messages_request
 from turnroute.gateway.protocol.stream import error_event
@@ -147,9 +148,10 @@ class Gateway:
             windows = self.backends.windows()
             attempt = await until_disconnect(request, call_with_fallback(
                 view, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate,
-                windows=windows, tool_tokens=self.tokens.count_tools(view) if windows else 0))
+                windows=windows, tool_tokens=self.tokens.count_tools(view) if windows else 0,
+                headers=request.headers))
             self.served(record, headers, f, attempt)
-            run = Run(view.body, f, attempt, record, t0)
+            run = make_run(view.body, f, attempt, record, t0)
             if f.stream:
                 return SSEResponse(self.sse(run), headers=headers)
             message = run.complete_message()
@@ -192,16 +194,15 @@ class Gateway:
         record, t0 = run.record, run.t0
         status, error = 200, None
         try:
-            out = [encode_event(n, d) for n, d in run.converter.start()]
-            if run.attempt.first is not None:
-                out += [encode_event(n, d) for n, d in run.feed(run.attempt.first)]
-            yield b"".join(out)
+            yield run.start_bytes()
             assert run.attempt.chunks is not None
             async for chunk in run.attempt.chunks:
-                events = run.feed(chunk)
-                if events:
-                    yield b"".join(encode_event(n, d) for n, d in events)
-            yield b"".join(encode_event(n, d) for n, d in run.finish())
+                data = run.feed_bytes(chunk)
+                if data:
+                    yield data
+            tail = run.finish_bytes()
+            if tail:
+                yield tail
         except GatewayError as exc:
             # The stream already began, so the error goes in-band. A backend that broke off (5xx,
             # cut connection) is transient: as overloaded_error Claude Code retries the request.
@@ -226,12 +227,17 @@ class Gateway:
         record = self.log.begin(new_record(id=new_request_id(), endpoint="count_tokens"))
         headers = {"x-turnroute-request-id": record["id"], "x-turnroute-route": "gateway"}
         try:
-            _, f = await self.parse(request, record, "count_tokens")
+            view, f = await self.parse(request, record, "count_tokens")
             record.update(route="gateway", rule="count_tokens", reason="counted locally with tiktoken")
+            pinned = override_for(request.headers)
+            counted = await forward_count_tokens(self.backends, lambda x: self.config.rules.decide(x, override=pinned),
+                                                 view.body, f, request.headers, record)
+            if counted is not None:
+                headers["x-turnroute-route"] = record["route"]
         except Exception as exc:
             return self.failed(record, t0, headers, exc)
         self.finish(record, t0, 200)
-        return json_response({"input_tokens": f.input_tokens}, 200, headers)
+        return json_response({"input_tokens": f.input_tokens if counted is None else counted}, 200, headers)
 
     async def health(self) -> dict[str, Any]:
         async def probe(b: Backend) -> dict[str, Any]:
