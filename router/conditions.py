@@ -23,7 +23,7 @@ TURN_NAMES = tuple(t.value for t in TurnKind)
 ENDPOINTS = ("messages", "count_tokens")
 CONDITION_KEYS = ("turn", "intent", "has_tools", "tool_count", "tool", "tokens", "thinking", "images",
                   "model", "session", "subagent", "origin", "json_schema", "endpoint", "stream",
-                  "all", "any", "not")
+                  "tool_errors", "all", "any", "not")
 
 Check = Callable[[Features], "str | None"]
 
@@ -90,6 +90,27 @@ def _range(value: Any, ctx: Ctx, node: Any, key: str, path: str, lo: str, hi: st
     raise ctx.error(node, key, path, f"must be a mapping {{{lo}: N, {hi}: N}}, got {value!r}")
 
 
+def _count_cond(key: str, value: Any, ctx: Ctx, node: Any, path: str) -> Condition:
+    """`tool_count: 3` (exactly) or `{min, max}`; `tool_errors: 2` means at least two failed tool
+    calls in this user turn (a model that keeps failing a turn can be sent somewhere stronger)."""
+    exact = isinstance(value, int) and not isinstance(value, bool)
+    if exact:
+        n = _int(value, ctx, node, key, path)
+        lo, hi = (n, None) if key == "tool_errors" else (n, n)
+    else:
+        lo, hi = _range(value, ctx, node, key, path, "min", "max")
+    want = f"{lo}" if lo == hi else " and ".join(
+        x for x in (None if lo is None else f"≥ {lo}", None if hi is None else f"≤ {hi}") if x)
+    text = f"{key}: {value}" if exact else f"{key} {want}"
+
+    def check(f: Features) -> str | None:
+        n = getattr(f, key)
+        if (lo is None or n >= lo) and (hi is None or n <= hi):
+            return None
+        return f"{key} is {n}, wanted {want}"
+    return Condition(text, check)
+
+
 def _globs(values: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(fnmatch.translate(v.lower()) for v in values))
 
@@ -126,16 +147,8 @@ def _leaf(key: str, value: Any, ctx: Ctx, node: Any, path: str) -> Condition:
     if key == "subagent":
         return _bool_cond(key, value, lambda f: f.turn is TurnKind.SUBAGENT or client_marks_subagent(f.client),
                           "request is a subagent call", "request is not a subagent call", ctx, node, path)
-    if key == "tool_count":
-        if isinstance(value, int) and not isinstance(value, bool):
-            n = _int(value, ctx, node, key, path)
-            return Condition(f"tool_count: {n}", lambda f: None if f.tool_count == n
-                             else f"tool_count is {f.tool_count}, wanted {n}")
-        lo, hi = _range(value, ctx, node, key, path, "min", "max")
-        text = f"tool_count {'' if lo is None else f'≥ {lo}'}{' and ' if lo is not None and hi is not None else ''}" \
-               f"{'' if hi is None else f'≤ {hi}'}"
-        return Condition(text, lambda f: None if (lo is None or f.tool_count >= lo) and
-                         (hi is None or f.tool_count <= hi) else f"tool_count is {f.tool_count}, wanted {text[11:]}")
+    if key in ("tool_count", "tool_errors"):
+        return _count_cond(key, value, ctx, node, path)
     if key == "tool":
         want = _names(value, ctx, node, key, path, None, "tool name")
         s = frozenset(want)

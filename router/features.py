@@ -56,6 +56,7 @@ class Features:
     origin: str | None           # backend that minted the last tool_use id (router.ids), if known
     user_turn: int               # number of human prompts so far (identifies the user turn)
     client: dict                 # parsed billing header fields (cc_version, cc_entrypoint, …)
+    tool_errors: int = 0         # tool results with is_error since the latest human prompt
 
 
 _OLD_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)\s*$")
@@ -193,6 +194,28 @@ def _last_tool_use_id(messages: Sequence[Any], end: int) -> str | None:
     return None
 
 
+def _tool_errors(messages: Sequence[Any]) -> int:
+    """Failed tool calls (tool_result is_error) in the current user turn: the model's own count of
+    how often it got this turn wrong, read from the request itself — no memory needed."""
+    n = 0
+    for m in reversed(messages):
+        if not isinstance(m, dict) or m.get("role") != "user":
+            continue
+        c = m.get("content")
+        if not isinstance(c, list):
+            break
+        human = False
+        for b in c:
+            if isinstance(b, dict):
+                if b.get("type") == "tool_result" and b.get("is_error") is True:
+                    n += 1
+                elif b.get("type") == "text" and _has_human(b.get("text") or ""):
+                    human = True
+        if human:
+            break
+    return n
+
+
 def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = "messages",
                      intents: IntentSets = DEFAULT_INTENTS, backends: Iterable[str] = (),
                      input_tokens: int | None = None, markers: Markers | None = None,
@@ -285,7 +308,8 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
         input_tokens=input_tokens, thinking=thinking, images=images,
         model=body.get("model") if isinstance(body.get("model"), str) else "",
         session_id=session_id, stream=body.get("stream") is True, json_schema=json_schema,
-        origin=origin, user_turn=user_turn, client=client)
+        origin=origin, user_turn=user_turn, client=client,
+        tool_errors=_tool_errors(messages) if tool_result else 0)
     if origin is None and tool_result and memory is not None:
         remembered = memory.recall_features(f)
         if remembered is not None:
