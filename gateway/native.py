@@ -16,7 +16,7 @@ from turnroute.gateway.errors import GatewayError
 from turnroute.gateway.protocol import TranslateOptions
 from turnroute.gateway.protocol.passthrough import PassThrough, native_request, rewrite_message
 from turnroute.router import Features
-from turnroute.router.ids import unwrap_tool_id, wrap_tool_id
+from turnroute.router.ids import origin_of, unwrap_tool_id, wrap_tool_id
 
 log = logging.getLogger("turnroute")
 NATIVE = "anthropic"
@@ -26,9 +26,17 @@ def is_native(backend: Any) -> bool:
     return backend.config.type == NATIVE
 
 
+def own_ids(name: str):
+    """Unwraps the tool ids `name` made; ids wrapped for other backends stay wrapped (the cloud
+    accepts only [A-Za-z0-9_-] ids, and another server's raw id may not be that)."""
+    def unwrap(tool_id: Any) -> str | None:
+        return unwrap_tool_id(tool_id) if origin_of(tool_id, (name,)) == name else None
+    return unwrap
+
+
 def native_payload(body: dict[str, Any], opts: TranslateOptions, backend: Any) -> dict[str, Any]:
     """The client's body with only the declared changes (see `native_request`)."""
-    return native_request(body, model=opts.model, drop=backend.config.drop, unwrap=unwrap_tool_id,
+    return native_request(body, model=opts.model, drop=backend.config.drop, unwrap=own_ids(backend.name),
                           max_tokens=opts.max_output_tokens,
                           no_tool_calls=opts.strip_tools or not opts.tools)
 
@@ -96,7 +104,7 @@ async def forward_count_tokens(backends: Mapping[str, Any], decide: Any, body: d
     if backend is None or not is_native(backend) or not backend.config.count_tokens:
         return None
     model = decision.model or backend.config.model
-    payload = native_request(body, model=model, drop=backend.config.drop, unwrap=unwrap_tool_id)
+    payload = native_request(body, model=model, drop=backend.config.drop, unwrap=own_ids(backend.name))
     try:
         n = await backend.count_tokens(payload, session_id=features.session_id, headers=headers)
     except GatewayError as exc:

@@ -16,6 +16,7 @@ import orjson
 
 from .content import BILLING_PREFIX
 from .sse import encode_event
+from .stream import THINKING_SIGNATURE
 
 __all__ = ["native_request", "drop_path", "SSEEventSplitter", "PassThrough", "rewrite_message",
            "usage_counts"]
@@ -45,19 +46,27 @@ def drop_path(body: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def _unwrap_blocks(content: Any, unwrap: IdMap) -> Any:
+    """Blocks with wrapped tool ids restored, and the gateway's own thinking blocks removed (their
+    signature is ours, made for a translated backend's reasoning: no Messages server can verify it)."""
     if not isinstance(content, list):
         return content
     changed = None
     for i, b in enumerate(content):
         if not isinstance(b, dict):
             continue
-        key = "id" if b.get("type") == "tool_use" else "tool_use_id" if b.get("type") == "tool_result" else None
+        kind = b.get("type")
+        if kind == "thinking" and b.get("signature") == THINKING_SIGNATURE:
+            if changed is None:
+                changed = list(content)
+            changed[i] = None
+            continue
+        key = "id" if kind == "tool_use" else "tool_use_id" if kind == "tool_result" else None
         original = unwrap(b.get(key)) if key else None
         if original is not None:
             if changed is None:
                 changed = list(content)
             changed[i] = {**b, key: original}
-    return content if changed is None else changed
+    return content if changed is None else [b for b in changed if b is not None]
 
 
 def native_request(body: dict[str, Any], *, model: str, drop: Iterable[str] = (), unwrap: IdMap,
@@ -68,7 +77,9 @@ def native_request(body: dict[str, Any], *, model: str, drop: Iterable[str] = ()
     - the billing-header system block dropped (its hash differs per session, so it would defeat
       every prefix cache);
     - each dotted path in `drop` removed (fields that server rejects, declared in the YAML);
-    - tool ids the gateway wrapped restored to the server's own (`unwrap`);
+    - tool ids the gateway wrapped restored to the server's own (`unwrap` decides which: only
+      this server's, so every server sees ids in the form it made or accepts);
+    - thinking blocks the gateway signed itself removed (see `_unwrap_blocks`);
     - `max_tokens` lowered to the backend's limit, when given;
     - `no_tool_calls`: tool_choice none — keeps the tools (and so the cached prefix) but forbids
       calls, the native form of "strip tools".

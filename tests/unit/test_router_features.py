@@ -249,3 +249,16 @@ def test_custom_intent_sets_and_regex():
     assert s.classify("doing it") is None                      # whole words only
     with pytest.raises(ValueError, match="bad regex"):
         IntentSets(analysis=["/([/"])
+
+
+def test_tool_errors_count_failed_tool_calls_of_the_current_turn_only():
+    body = cc.tool_result_turn("fix it", loops=3)
+    assert feats(body).tool_errors == 0
+    for m in body["messages"][-4:]:
+        for b in m["content"] if m["role"] == "user" else ():
+            if b.get("type") == "tool_result":
+                b["is_error"] = True
+    assert feats(body).tool_errors == 2
+    # A new human prompt starts a new turn: earlier failures no longer count.
+    later = cc.tool_result_turn("now something else", history=body["messages"])
+    assert feats(later).tool_errors == 0

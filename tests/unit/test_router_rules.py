@@ -247,3 +247,15 @@ def test_replay_log_lines(shipped):
     assert rows[0].features.session_id == first["session"] and rows[0].features.turn.value == first["turn"]
     # action prompts move from lmstudio to mlx under the alternative profile
     assert any(r.changed and r.old.backend == "lmstudio" and r.new.backend == "mlx" for r in rows)
+
+
+def test_tool_errors_condition_sends_a_struggling_turn_elsewhere():
+    rs = _rules("rules:\n  - name: escalate\n    when: {tool_errors: 2}\n    route: lmstudio\n"
+                "default: {route: mlx}\n")
+    body = cc.tool_result_turn("fix it", loops=2)
+    assert route(rs, body).rule == "default" and "tool_errors is 0, wanted ≥ 2" in route(rs, body).trace[0].failed
+    for m in body["messages"]:
+        for b in m["content"] if m["role"] == "user" and isinstance(m["content"], list) else ():
+            if b.get("type") == "tool_result":
+                b["is_error"] = True
+    assert route(rs, body).backend == "lmstudio"
