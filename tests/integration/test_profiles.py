@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from gateway.config import load_config
+from turnroute.gateway.config import load_config
 from tests.fixtures import cc_requests as cc
 from tests.support.fake_anthropic import FakeAnthropic, Reply
 from tests.support.fake_openai import FakeOpenAI
