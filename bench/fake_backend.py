@@ -6,6 +6,7 @@ Raw asyncio HTTP/1.1 with keep-alive. Endpoints:
                                 100-content-chunk SSE stream + finish chunk +
                                 usage chunk (when ``stream_options.include_usage``)
                                 + ``data: [DONE]``
+    POST /v1/messages           the same answer as a Messages-API server (JSON or SSE)
     GET  /v1/models             one model
     GET  /health                {"status": "ok"}
 
@@ -89,6 +90,7 @@ def build_responses(chunks: int) -> dict:
     models = _json({"object": "list", "data": [{"id": MODEL, "object": "model",
                                                 "created": created, "owned_by": "bench"}]})
     return {
+        **build_messages_responses(words, chunked, sse_head),
         "completion": _response("200 OK", _json(completion)),
         "sse_head": sse_head,
         "frames": frames,
@@ -99,6 +101,29 @@ def build_responses(chunks: int) -> dict:
         "not_found": _response("404 Not Found", b'{"error":{"message":"not found","type":"not_found"}}'),
         "bad": _response("400 Bad Request", b'{"error":{"message":"bad request","type":"invalid_request_error"}}'),
     }
+
+
+def build_messages_responses(words: list[str], chunked, sse_head: bytes) -> dict:
+    """The same answer in Anthropic's Messages format (`POST /v1/messages`, a native server)."""
+    usage = {"input_tokens": PROMPT_TOKENS, "cache_read_input_tokens": 0, "output_tokens": len(words)}
+    message = {"id": "msg_fake0001", "type": "message", "role": "assistant", "model": MODEL,
+               "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
+               "stop_sequence": None, "usage": usage}
+
+    def event(name: str, data: dict) -> bytes:
+        return chunked(b"event: " + name.encode() + b"\ndata: " + _json(data) + b"\n\n")
+    frames = [event("message_start", {"type": "message_start", "message": {
+        **message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}}),
+        event("content_block_start", {"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "text", "text": ""}})]
+    frames += [event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": w}}) for w in words]
+    frames += [event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                                          "stop_sequence": None},
+                                       "usage": {"output_tokens": len(words)}}),
+               event("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n"]
+    return {"message": _response("200 OK", _json(message)), "message_stream": sse_head + b"".join(frames)}
 
 
 class Stats:
@@ -212,6 +237,8 @@ class HTTPProtocol(asyncio.Protocol):
                 t.write(r["done_frame"])
             else:
                 t.write(r["completion"])
+        elif path.endswith("/v1/messages") and method == "POST":
+            t.write(r["message_stream"] if STREAM_RE.search(body) else r["message"])
         elif path.endswith("/models") and method == "GET":
             t.write(r["models"])
         elif path in ("/health", "/v1/health") and method == "GET":
