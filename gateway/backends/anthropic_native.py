@@ -22,8 +22,9 @@ from turnroute.gateway.backends.base import BackendConfig
 from turnroute.gateway.backends.openai_http import (
     JSON_HEADERS,
     TRANSPORT_ERRORS,
-    error_for_status,
+    open_stream,
     pooled_session,
+    post_json,
     session_headers,
     transport_error,
     upstream_message,
@@ -85,32 +86,14 @@ class AnthropicNativeBackend:
 
     async def _post_json(self, url: str, body: dict[str, Any], session_id: str | None,
                          headers: Mapping[str, str] | None) -> Any:
-        try:
-            async with self._client().post(url, data=orjson.dumps(body),
-                                           headers=self._request_headers(headers, session_id)) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self.config, url, exc) from None
-        if status != 200:
-            raise error_for_status(self.config, url, status, raw)
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BackendFailed(f"backend '{self.name}' ({url}) returned invalid JSON", backend=self.name) from None
+        return await post_json(self._client(), self.config, url, body, self._request_headers(headers, session_id))
 
     async def stream(self, body: dict[str, Any], *, session_id: str | None,
                      headers: Mapping[str, str] | None = None) -> AsyncIterator[tuple[str, bytes]]:
         url = messages_url(self.config.url_for(session_id))
-        try:
-            resp = await self._client().post(url, data=orjson.dumps(body),
-                                             headers=self._request_headers(headers, session_id))
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self.config, url, exc) from None
+        resp = await open_stream(self._client(), self.config, url, body, self._request_headers(headers, session_id))
         clean = False
         try:
-            if resp.status != 200:
-                raise error_for_status(self.config, url, resp.status, await resp.read())
             splitter = SSEEventSplitter()
             stopped = False
             try:

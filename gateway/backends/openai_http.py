@@ -78,6 +78,41 @@ def pooled_session(config: BackendConfig, headers: dict[str, str]) -> aiohttp.Cl
         headers=headers, auto_decompress=False)
 
 
+async def post_json(client: aiohttp.ClientSession, cfg: BackendConfig, url: str, body: dict[str, Any],
+                    headers: dict[str, str] | None) -> Any:
+    """POST a JSON body, return the parsed 200 answer; every failure as the gateway's error."""
+    try:
+        async with client.post(url, data=orjson.dumps(body), headers=headers) as resp:
+            raw = await resp.read()
+            status = resp.status
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(cfg, url, exc) from None
+    if status != 200:
+        raise error_for_status(cfg, url, status, raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BackendFailed(f"backend '{cfg.name}' ({url}) returned invalid JSON", backend=cfg.name) from None
+
+
+async def open_stream(client: aiohttp.ClientSession, cfg: BackendConfig, url: str, body: dict[str, Any],
+                      headers: dict[str, str] | None) -> aiohttp.ClientResponse:
+    """POST a streaming request; the response once it answered 200 (the caller releases it)."""
+    try:
+        resp = await client.post(url, data=orjson.dumps(body), headers=headers)
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(cfg, url, exc) from None
+    if resp.status != 200:
+        try:
+            raw = await resp.read()
+        except TRANSPORT_ERRORS:
+            raw = b""
+        finally:
+            resp.close()
+        raise error_for_status(cfg, url, resp.status, raw)
+    return resp
+
+
 def session_headers(config: BackendConfig, session_id: str | None) -> dict[str, str] | None:
     """The session id in the header a serving fleet's router uses for affinity, when configured."""
     return {config.session_header: session_id} if config.session_header and session_id else None
@@ -107,31 +142,15 @@ class OpenAIHTTPBackend:
 
     async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
         url = self.config.url_for(session_id)
-        try:
-            async with self._client().post(url + "/chat/completions", data=orjson.dumps(body),
-                                           headers=session_headers(self.config, session_id)) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self.config, url, exc) from None
-        if status != 200:
-            raise error_for_status(self.config, url, status, raw)
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BackendFailed(f"backend '{self.name}' ({url}) returned invalid JSON", backend=self.name) from None
+        return await post_json(self._client(), self.config, url + "/chat/completions", body,
+                               session_headers(self.config, session_id))
 
     async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
         url = self.config.url_for(session_id)
-        try:
-            resp = await self._client().post(url + "/chat/completions", data=orjson.dumps(body),
-                                             headers=session_headers(self.config, session_id))
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self.config, url, exc) from None
+        resp = await open_stream(self._client(), self.config, url + "/chat/completions", body,
+                                 session_headers(self.config, session_id))
         clean = False
         try:
-            if resp.status != 200:
-                raise error_for_status(self.config, url, resp.status, await resp.read())
             decoder = SSEDecoder()
             finished = False
             try:
