@@ -35,6 +35,16 @@ def workspace(tmp_path):
     return cwd, tmp_path / "home"
 
 
+def read_code_word(claude_code, gw: Gateway, cwd, home) -> None:
+    """Claude Code asked to Read notes.txt through `gw` reports the code word from the file."""
+    rc, out, err, result = run_claude(
+        claude_code, gw.base, "Update me: use the Read tool on notes.txt and report the code word.",
+        cwd=cwd, home=home, timeout=240)
+    assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+    assert isinstance(result, dict) and not result.get("is_error"), result
+    assert CODE_WORD in result["result"]
+
+
 def test_real_tool_loop_through_the_gateway(claude_code, workspace, tmp_path):
     cwd, home = workspace
     with FakeOpenAI(default=tool_loop_agent) as lms, FakeOpenAI(default=tool_loop_agent) as mlx:
@@ -42,12 +52,7 @@ def test_real_tool_loop_through_the_gateway(claude_code, workspace, tmp_path):
                               "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
                              log_path=tmp_path / "requests.jsonl")
         with Gateway(cfg, tmp_path) as gw:
-            rc, out, err, result = run_claude(
-                claude_code, gw.base, "Update me: use the Read tool on notes.txt and report the code word.",
-                cwd=cwd, home=home, timeout=240)
-            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
-            assert isinstance(result, dict) and not result.get("is_error"), result
-            assert CODE_WORD in result["result"]
+            read_code_word(claude_code, gw, cwd, home)
             # The tool loop really happened: Claude Code ran Read and sent the tool_result back,
             # and the continuation went to the backend that started the turn.
             tool_msgs = [m for r in lms.requests for m in (r.body or {}).get("messages", [])

@@ -7,12 +7,11 @@ and a field the server rejects never reaches it once it is declared in `drop`.
 
 from __future__ import annotations
 
-from tests.support.claude_code import run_claude
+from tests.integration.test_claude_code_e2e import CODE_WORD, read_code_word, workspace  # noqa: F401
 from tests.support.fake_anthropic import FakeAnthropic, Reply, ToolCall
 from tests.support.fake_openai import FakeOpenAI, Received
 from tests.support.gateway import Gateway, gateway_config, openai_backend
 
-CODE_WORD = "VERMILION-7"
 SERVER_ID = "srv_call_1"
 
 
@@ -36,10 +35,8 @@ def native_agent(req: Received) -> Reply:
     return Reply(text=f"The code word is {CODE_WORD if CODE_WORD in seen else 'NOT-FOUND'}.")
 
 
-def test_claude_code_tool_loop_on_a_native_backend(claude_code, tmp_path):
-    cwd, home = tmp_path / "project", tmp_path / "home"
-    cwd.mkdir()
-    (cwd / "notes.txt").write_text(f"the code word is {CODE_WORD}\n")
+def test_claude_code_tool_loop_on_a_native_backend(claude_code, workspace, tmp_path):
+    cwd, home = workspace
     with FakeAnthropic(default=native_agent, reject=("context_management",)) as lms, \
             FakeOpenAI(default='{"title": "Reading notes"}') as mlx:
         cfg = gateway_config({"mlx": openai_backend(mlx.url, tools=False),
@@ -47,12 +44,7 @@ def test_claude_code_tool_loop_on_a_native_backend(claude_code, tmp_path):
                                            "drop": ["context_management"], "supports": {"tools": True}}},
                              log_path=tmp_path / "requests.jsonl")
         with Gateway(cfg, tmp_path) as gw:
-            rc, out, err, result = run_claude(
-                claude_code, gw.base, "Update me: use the Read tool on notes.txt and report the code word.",
-                cwd=cwd, home=home, timeout=240)
-            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
-            assert isinstance(result, dict) and not result.get("is_error"), result
-            assert CODE_WORD in result["result"]
+            read_code_word(claude_code, gw, cwd, home)
             bodies = [r.body for r in lms.requests]
             assert all("context_management" not in b for b in bodies)
             # The continuation carried the server's own id back, in the tool_use and the tool_result.

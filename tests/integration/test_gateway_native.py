@@ -260,3 +260,12 @@ def test_cloud_key_reaches_the_cloud_only_and_is_never_logged_or_returned(client
     seen = gw.log_path.read_text() + gw.output() + r.text + repr(dict(r.headers)) + msg.model_dump_json()
     assert CLOUD_KEY not in seen and CLIENT_KEY not in seen
     assert gw.wait_records(3)[-3]["rule"] == "override:model"
+
+
+def test_health_probes_native_servers_without_generating(fakes, gw):
+    health = httpx.get(gw.base + "/health", timeout=10).json()["backends"]
+    assert health["lms"]["ok"] and health["cloud"]["ok"] and health["lms"]["type"] == "anthropic"
+    assert fakes["lms"].requests == [] and fakes["cloud"].requests == []
+    got = [q for q in fakes["cloud"].log if q.path == "/v1/models"]
+    assert got and got[-1].headers.get("x-api-key") == CLOUD_KEY     # the cloud lists models only with a key
+    assert all("x-api-key" not in q.headers for q in fakes["lms"].log)
