@@ -176,9 +176,10 @@ class SSEEventSplitter:
 
 def _event_name(block: bytes) -> str | None:
     """The event's name (`event:` line, else the data's "type"); None for comments-only blocks."""
-    if block.startswith(b"event:"):
-        eol = block.find(b"\n")
-        return block[6:eol].strip().decode("utf-8", "replace")
+    start = 0 if block.startswith(b"event:") else block.find(b"\nevent:") + 1   # after id:/comment lines
+    if start or block.startswith(b"event:"):
+        eol = block.find(b"\n", start)
+        return block[start + 6:eol].strip().decode("utf-8", "replace")
     data = event_data(block)
     return data.get("type") if isinstance(data, dict) and isinstance(data.get("type"), str) else None
 

@@ -84,13 +84,15 @@ def test_unwrap_ignores_ids_it_did_not_make():
 def test_splitter_handles_split_events_crlf_comments_and_a_last_event_without_blank_line():
     raw = ev("message_start", {"type": "message_start"}) + b": keepalive\n\n" + \
         ev("content_block_delta", {"type": "content_block_delta"}).replace(b"\n", b"\r\n") + \
-        b'data: {"type":"ping"}\n\n' + b"event: message_stop\ndata: {}"
+        b'data: {"type":"ping"}\n\n' + b": c\nid: 7\nevent: content_block_stop\ndata: {}\n\n" + \
+        b"event: message_stop\ndata: {}"
     s = SSEEventSplitter()
     got = []
     for i in range(len(raw)):                                  # one byte at a time
         got += s.feed(raw[i:i + 1])
     got += s.flush()
-    assert [n for n, _ in got] == ["message_start", "content_block_delta", "ping", "message_stop"]
+    assert [n for n, _ in got] == ["message_start", "content_block_delta", "ping", "content_block_stop",
+                                "message_stop"]
     assert event_data(got[1][1]) == {"type": "content_block_delta"}
 
 
