@@ -101,7 +101,8 @@ async def forward_count_tokens(backends: Mapping[str, Any], decide: Any, body: d
     except Exception:
         return None
     backend = backends.get(decision.backend)
-    if backend is None or not is_native(backend) or not backend.config.count_tokens:
+    if backend is None or not is_native(backend) or not backend.config.count_tokens \
+            or not hasattr(backend, "count_tokens"):       # (a `model: auto` wrapper does not count)
         return None
     model = decision.model or backend.config.model
     payload = native_request(body, model=model, drop=backend.config.drop, unwrap=own_ids(backend.name))

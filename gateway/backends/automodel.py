@@ -48,7 +48,7 @@ def can_call_tools(entry: dict[str, Any]) -> bool | None:
 
 def pick(entries: list[dict[str, Any]], *, want_tools: bool) -> tuple[str, str] | None:
     """(id, why) of the model to use, or None when the list offers none."""
-    chat = [m for m in entries if isinstance(m.get("id"), str) and m.get("type", "llm") in ("llm", "vlm")]
+    chat = [m for m in entries if isinstance(m.get("id"), str) and m.get("type", "llm") in ("llm", "vlm", "model")]   # "model": the Messages API's list
     if any("state" in m for m in chat):             # LM Studio: only a loaded model answers at once
         chat = [m for m in chat if m.get("state") == "loaded"]
     if not chat:
@@ -69,7 +69,8 @@ def pick(entries: list[dict[str, Any]], *, want_tools: bool) -> tuple[str, str] 
 async def list_models(client: httpx.AsyncClient, url: str, timeout: float = 3.0) -> tuple[str, list[dict]]:
     """(which list, entries): LM Studio's rich list when the server has it, else /v1/models."""
     root = url[:-3] if url.endswith("/v1") else url
-    for source in (root + "/api/v0/models", url + "/models"):
+    # a Messages-API server is configured without /v1 (type: anthropic): its list is still /v1/models
+    for source in (root + "/api/v0/models", root + "/v1/models"):
         resp = await client.get(source, timeout=timeout)
         if resp.status_code == 200:
             try:
@@ -124,27 +125,28 @@ class AutoModelBackend:
             return {**body, "model": self.config.model}
         return body
 
-    async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
+    async def complete(self, body: dict[str, Any], *, session_id: str | None, **kw: Any) -> dict[str, Any]:
         stale = self.picked or await self.resolve()
         try:
-            return await self.inner.complete(self._body(body, stale), session_id=session_id)
+            return await self.inner.complete(self._body(body, stale), session_id=session_id, **kw)
         except BackendRejected as exc:
             if not model_missing(exc) or await self.resolve() == stale:
                 raise
-            return await self.inner.complete(self._body(body, stale), session_id=session_id)
+            return await self.inner.complete(self._body(body, stale), session_id=session_id, **kw)
 
-    async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, body: dict[str, Any], *, session_id: str | None, **kw: Any) -> AsyncIterator[Any]:
+        # **kw: what the inner backend takes besides (a native one: the client's anthropic-* headers)
         stale = self.picked or await self.resolve()
         started = False
         try:
-            async for chunk in self.inner.stream(self._body(body, stale), session_id=session_id):
+            async for chunk in self.inner.stream(self._body(body, stale), session_id=session_id, **kw):
                 started = True
                 yield chunk
             return
         except BackendRejected as exc:
             if started or not model_missing(exc) or await self.resolve() == stale:
                 raise
-        async for chunk in self.inner.stream(self._body(body, stale), session_id=session_id):
+        async for chunk in self.inner.stream(self._body(body, stale), session_id=session_id, **kw):
             yield chunk
 
     async def health(self) -> dict[str, Any]:

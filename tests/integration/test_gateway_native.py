@@ -105,6 +105,13 @@ def cc_body(prompt="fix the bug in a.py", **kw) -> dict:
             "extra_body": {"context_management": {"edits": []}, "output_config": {"effort": "high"}}, **kw}
 
 
+def plain_body(**kw) -> dict:
+    """cc_body() as a raw JSON body (the SDK's extra_body merged in)."""
+    body = cc_body(**kw)
+    extra = body.pop("extra_body")
+    return {**body, **extra}
+
+
 def create(client: Sent, body: dict, *, stream: bool, **extra):
     body = copy.deepcopy(body)
     extra_body = body.pop("extra_body", {})
@@ -244,7 +251,7 @@ def test_cloud_key_reaches_the_cloud_only_and_is_never_logged_or_returned(client
     fakes["cloud"].script(Reply(text="cloud says hi"), Reply(text="again"))
     msg = create(client, cc_body(model="cloud"), stream=True)        # claude --model cloud
     assert msg.content[0].text == "cloud says hi"
-    r = httpx.post(gw.base + "/v1/messages", json={**cc_body(), "extra_body": None},
+    r = httpx.post(gw.base + "/v1/messages", json=plain_body(),
                    headers={"x-api-key": CLIENT_KEY, "x-turnroute-route": "cloud"}, timeout=30)
     cloud = fakes["cloud"].requests
     assert [q.headers["x-api-key"] for q in cloud] == [CLOUD_KEY, CLOUD_KEY]
@@ -269,3 +276,16 @@ def test_health_probes_native_servers_without_generating(fakes, gw):
     got = [q for q in fakes["cloud"].log if q.path == "/v1/models"]
     assert got and got[-1].headers.get("x-api-key") == CLOUD_KEY     # the cloud lists models only with a key
     assert all("x-api-key" not in q.headers for q in fakes["lms"].log)
+
+
+def test_model_auto_on_a_native_backend_uses_the_servers_model(tmp_path):
+    with FakeAnthropic(models=("qwen3-coder-30b",)) as lms:
+        lms.script(Reply(text="picked"))
+        cfg = gateway_config({"lms": native(lms.base, model="auto")}, rules=[], default={"route": "lms"},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            r = httpx.post(gw.base + "/v1/messages", json={**plain_body(), "stream": True},
+                           headers={"anthropic-version": "2023-06-01"}, timeout=30)
+            assert r.status_code == 200 and "picked" in r.text, (r.text, [q.path for q in lms.log])
+            assert lms.requests[0].body["model"] == "qwen3-coder-30b"
+            assert gw.wait_records(1)[-1]["backend_model"] == "qwen3-coder-30b"
