@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from turnroute.gateway.backends.base import BackendConfig, ServeSpec, Supports
+from turnroute.gateway.backends.base import CLOUD_HOST, BackendConfig, ServeSpec, Supports
 from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
 from turnroute.router.schema import Ctx
 from turnroute.router.yamlsrc import line_of, load_yaml
@@ -54,7 +54,6 @@ BACKEND_KEYS = {"type", "url", "urls", "model", "max_output_tokens", "context_wi
                 "session_header", "drop", "count_tokens"}
 SERVE_KEYS = {"model", "prompt_cache_size", "prompt_cache_bytes", "extra_args"}
 BACKEND_TYPES = ("openai", "litellm", "anthropic")
-CLOUD_HOST = "api.anthropic.com"
 SUPPORT_KEYS = {"tools", "images", "thinking", "json_schema", "parallel_tool_calls"}
 
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Protocol
 
 import httpx
+from urllib.parse import urlsplit
+
+CLOUD_HOST = "api.anthropic.com"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class BackendConfig:
     @property
     def url(self) -> str:
         return self.urls[0]
+
+    @property
+    def cloud(self) -> bool:
+        """A backend on Anthropic's API: the gateway's own key, and no local-server probes."""
+        return any(urlsplit(u).hostname == CLOUD_HOST for u in self.urls)
 
     def url_for(self, session_id: str | None) -> str:
         """A session always hashes to the same server, so its prompt cache stays warm there."""

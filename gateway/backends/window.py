@@ -50,6 +50,8 @@ def reported_window(doc: Any, model: str) -> int | None:
 async def read_window(client: httpx.AsyncClient, config: BackendConfig) -> int | None:
     """Ask each of the backend's servers (the smallest window wins); None when none says."""
     found: list[int] = []
+    if config.cloud:
+        return None                 # Anthropic's API has no local model list to ask
     for url in config.urls:
         base = url[:-3] if url.endswith("/v1") else url
         try:
