@@ -16,13 +16,14 @@ from urllib.parse import urlsplit
 
 from turnroute.gateway.backends.base import CLOUD_HOST, BackendConfig, ServeSpec, Supports
 from turnroute.router.rules import ConfigError, RuleSet, parse_ruleset
+from turnroute.router.safeguards import SafeguardSettings, parse_safeguards
 from turnroute.router.schema import Ctx
 from turnroute.router.yamlsrc import line_of, load_yaml
 
 log = logging.getLogger("turnroute")
 
 DEFAULT_PORT = 8400
-TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "rules", "default"}
+TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "rules", "default", "safeguards"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Config:
     max_body_bytes: int
     backends: dict[str, BackendConfig]
     rules: RuleSet
+    safeguards: SafeguardSettings = SafeguardSettings()
 
 
 # Defaults live in the dataclasses; the reader below takes them from these instances.
@@ -175,7 +177,7 @@ def parse_config(text: str, source: str) -> Config:
                         keep=r.typed(logs, "keep", "log.keep", int, _LOG.keep),
                         prompts=r.typed(logs, "prompts", "log.prompts", bool, _LOG.prompts)),
         max_body_bytes=r.typed(limits, "max_body_bytes", "limits.max_body_bytes", int, 32 * 1024 * 1024),
-        backends=backends, rules=rules)
+        backends=backends, rules=rules, safeguards=parse_safeguards(doc, backends=list(backends), source=source))
 
 
 def load_config(path: str | os.PathLike) -> Config:

@@ -177,11 +177,14 @@ class Run:
             stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
             strict_schema=schema is not None and features.turn is not TurnKind.TITLE)
 
-    def start_bytes(self) -> bytes:
-        out = [encode_event(n, d) for n, d in self.converter.start()]
+    def start_events(self) -> list[tuple[str, dict]]:
+        events = self.converter.start()
         if self.attempt.first is not None:
-            out += [encode_event(n, d) for n, d in self.feed(self.attempt.first)]
-        return b"".join(out)
+            events += self.feed(self.attempt.first)
+        return events
+
+    def start_bytes(self) -> bytes:
+        return b"".join(encode_event(n, d) for n, d in self.start_events())
 
     def feed_bytes(self, chunk: dict[str, Any]) -> bytes:
         return b"".join(encode_event(n, d) for n, d in self.feed(chunk))

@@ -29,6 +29,7 @@ from turnroute.gateway.observe.metrics import Metrics
 from turnroute.gateway.native import forward_count_tokens
 from turnroute.gateway.pipeline import Attempt, Run, call_with_fallback, make_run, new_request_id, override_for
 from turnroute.gateway.prefill import PrefillGate
+from turnroute.gateway.safeguards import SafeguardCheck
 from turnroute.gateway.protocol import InvalidRequest, RequestView, encode_event, validate_count_tokens_request, validate_messages_request
 from turnroute.gateway.protocol.stream import error_event
 from turnroute.gateway.edge.sse import ClientGone, SSEResponse, close_quietly, until_disconnect
@@ -152,9 +153,13 @@ class Gateway:
                 headers=request.headers))
             self.served(record, headers, f, attempt)
             run = make_run(view.body, f, attempt, record, t0)
+            # A native backend (the Messages API) answers the safety check itself.
+            check = SafeguardCheck.for_request(self.config.safeguards, view.body) if isinstance(run, Run) else None
             if f.stream:
-                return SSEResponse(self.sse(run), headers=headers)
+                return SSEResponse(self.sse(run, check), headers=headers)
             message = run.complete_message()
+            if check is not None:
+                message = await check.finish_message(message, self.backends, record)
         except Exception as exc:
             if attempt is not None and attempt.chunks is not None:
                 await close_quietly(attempt.chunks)
@@ -190,17 +195,18 @@ class Gateway:
         headers["x-turnroute-route"] = used
         self.memory.remember_features(f, used)
 
-    async def sse(self, run: Run) -> AsyncIterator[bytes]:
+    async def sse(self, run: Run, check: SafeguardCheck | None = None) -> AsyncIterator[bytes]:
         record, t0 = run.record, run.t0
         status, error = 200, None
         try:
-            yield run.start_bytes()
+            yield check.start_bytes(run) if check else run.start_bytes()
             assert run.attempt.chunks is not None
             async for chunk in run.attempt.chunks:
-                data = run.feed_bytes(chunk)
+                data = check.feed_bytes(run, chunk) if check else run.feed_bytes(chunk)
                 if data:
                     yield data
-            tail = run.finish_bytes()
+            # with a check, message_delta waits for the verdicts on the reply's tool calls
+            tail = await check.finish_bytes(run, self.backends, record) if check else run.finish_bytes()
             if tail:
                 yield tail
         except GatewayError as exc:

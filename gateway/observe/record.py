@@ -26,7 +26,7 @@ SCHEMA_KEYS: tuple[str, ...] = (
     "latency_ms", "status", "error", "error_message", "stop_reason",
 )
 #: Keys allowed but only present when set (prompt text: only when the user opted in).
-OPTIONAL_KEYS: tuple[str, ...] = ("prompt", "notes")
+OPTIONAL_KEYS: tuple[str, ...] = ("prompt", "notes", "safeguards")
 _ALLOWED = frozenset(SCHEMA_KEYS) | frozenset(OPTIONAL_KEYS)
 
 #: A log record is a plain dict (cheap to build, to serialise and to hand to /api/recent).
@@ -106,7 +106,11 @@ def redact(record: LogRecord) -> LogRecord:
     if out["fallbacks"] is None:
         out["fallbacks"] = []
     for k in OPTIONAL_KEYS:
-        if record.get(k) is not None:
+        if record.get(k) is None:
+            continue
+        if k == "safeguards":     # one verdict per tool call: flat dicts of scalars
+            out[k] = [{str(n): _clean(v) for n, v in d.items()} for d in record[k] if isinstance(d, dict)]
+        else:
             out[k] = _clean(record[k])
     return out
 

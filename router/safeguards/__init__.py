@@ -6,11 +6,11 @@ Rules first (`rules`, `shellrules`, over `shell`-parsed command lines and the se
 judge's backend.
 """
 
-from router.safeguards.context import Context, context_of
-from router.safeguards.judge import JudgeError, judge_messages, judged, parse_judgement, unavailable
-from router.safeguards.rules import BUILTIN_RULES, RuleVerdict, SafeguardRules
-from router.safeguards.settings import MODES, SafeguardSettings, parse_safeguards, rules_pass
-from router.safeguards.verdicts import (DANGEROUS_TOOL_USE, PendingCall, ToolUseCollector, Verdict, requested,
+from turnroute.router.safeguards.context import Context, context_of
+from turnroute.router.safeguards.judge import JudgeError, judge_messages, judged, parse_judgement, unavailable
+from turnroute.router.safeguards.rules import BUILTIN_RULES, RuleVerdict, SafeguardRules
+from turnroute.router.safeguards.settings import MODES, SafeguardSettings, parse_safeguards, rules_pass
+from turnroute.router.safeguards.verdicts import (DANGEROUS_TOOL_USE, PendingCall, ToolUseCollector, Verdict, requested,
                                         results)
 
 __all__ = ["Context", "context_of", "JudgeError", "judge_messages", "judged", "parse_judgement", "unavailable",

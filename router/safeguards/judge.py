@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from router.safeguards.context import Context
-from router.safeguards.verdicts import OUTCOMES, PendingCall, Verdict
+from turnroute.router.safeguards.context import Context
+from turnroute.router.safeguards.verdicts import OUTCOMES, PendingCall, Verdict
 
 __all__ = ["VERDICT_SCHEMA", "judge_messages", "parse_judgement", "JudgeError", "conversation_tail", "judged",
            "unavailable"]

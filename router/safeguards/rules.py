@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from router.safeguards.context import Context, permission_rule_matches
-from router.safeguards.paths import DEFAULT_BUILD_OUTPUT, is_safety_path, is_secret_path
-from router.safeguards.shell import parse_shell
-from router.safeguards.shellrules import SHELL_FLAGS, flag_rm_recursive, routine
+from turnroute.router.safeguards.context import Context, permission_rule_matches
+from turnroute.router.safeguards.paths import DEFAULT_BUILD_OUTPUT, is_safety_path, is_secret_path
+from turnroute.router.safeguards.shell import parse_shell
+from turnroute.router.safeguards.shellrules import SHELL_FLAGS, flag_rm_recursive, routine
 
 __all__ = ["RuleVerdict", "UserRule", "SafeguardRules", "BUILTIN_RULES", "subject_of"]
 

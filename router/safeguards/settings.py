@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from router.intents import compile_set
-from router.safeguards.context import Context
-from router.safeguards.paths import DEFAULT_BUILD_OUTPUT
-from router.safeguards.rules import BUILTIN_RULES, SafeguardRules, UserRule
-from router.safeguards.verdicts import PendingCall, Verdict
-from router.yamlsrc import ConfigError, line_of
+from turnroute.router.intents import compile_set
+from turnroute.router.safeguards.context import Context
+from turnroute.router.safeguards.paths import DEFAULT_BUILD_OUTPUT
+from turnroute.router.safeguards.rules import BUILTIN_RULES, SafeguardRules, UserRule
+from turnroute.router.safeguards.verdicts import PendingCall, Verdict
+from turnroute.router.schema import Ctx, suggest
 
 __all__ = ["MODES", "SafeguardSettings", "parse_safeguards", "rules_pass"]
 
@@ -43,85 +43,70 @@ class SafeguardSettings:
     rules: SafeguardRules = field(default_factory=SafeguardRules)
 
 
-def _err(node: Any, key: Any, path: str, message: str, source: str) -> ConfigError:
-    return ConfigError(f"{path}: {message}", source, line_of(node, key))
+_DEFAULT = SafeguardSettings()
 
 
-def _strings(node: Mapping, key: str, path: str, source: str) -> tuple[str, ...]:
-    value = node.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
-        raise _err(node, key, path, "must be a list of non-empty strings", source)
-    return tuple(value)
+def _patterns(r: Ctx, node: Mapping, key: str, path: str) -> tuple[str, ...]:
+    return r.strings(node, key, path) if node.get(key) is not None else ()
 
 
-def _user_rule(node: Any, i: int, parent: Any, source: str) -> UserRule:
+def _user_rule(r: Ctx, node: Any, i: int, parent: Any) -> UserRule:
     path = f"safeguards.rules[{i}]"
     if not isinstance(node, Mapping):
-        raise _err(parent, i, path, "must be a mapping with name and flag or pass", source)
-    for k in node:
-        if k not in RULE_KEYS:
-            raise _err(node, k, f"{path}.{k}", f"unknown key (expected one of {', '.join(RULE_KEYS)})", source)
+        raise r.error(parent, i, path, "must be a mapping with name and flag or pass")
+    r.keys(node, RULE_KEYS, path)
     name = node.get("name")
     if not isinstance(name, str) or not name:
-        raise _err(node, "name", f"{path}.name", "field required (a name for the log)", source)
+        raise r.error(node, "name", f"{path}.name", "field required (a name for the log)")
     if ("flag" in node) == ("pass" in node):
-        raise _err(node, None, path, "needs exactly one of flag: or pass: (a list of patterns)", source)
+        raise r.error(node, None, path, "needs exactly one of flag: or pass: (a list of patterns)")
     key = "flag" if "flag" in node else "pass"
-    patterns = _strings(node, key, f"{path}.{key}", source)
     try:
-        pattern = compile_set(patterns, where=f"{path}.{key}")
+        pattern = compile_set(_patterns(r, node, key, f"{path}.{key}"), where=f"{path}.{key}")
     except ValueError as exc:
-        raise _err(node, key, f"{path}.{key}", str(exc).split(": ", 1)[-1], source) from None
+        raise r.error(node, key, f"{path}.{key}", str(exc).split(": ", 1)[-1]) from None
     if pattern is None:
-        raise _err(node, key, f"{path}.{key}", "needs at least one pattern", source)
-    explanation = node.get("explanation") or ""
-    if not isinstance(explanation, str):
-        raise _err(node, "explanation", f"{path}.explanation", "must be a string", source)
+        raise r.error(node, key, f"{path}.{key}", "needs at least one pattern")
     return UserRule(name, "flagged" if key == "flag" else "not_flagged", pattern,
-                    _strings(node, "tools", f"{path}.tools", source), explanation)
+                    _patterns(r, node, "tools", f"{path}.tools"),
+                    r.typed(node, "explanation", f"{path}.explanation", str, ""))
 
 
 def parse_safeguards(doc: Mapping | None, *, backends: Sequence[str], source: str) -> SafeguardSettings:
     """Validate the `safeguards:` section (absent: rules+judge on the `mlx` backend, or the first)."""
-    default_model = "mlx" if "mlx" in backends else (backends[0] if backends else None)
-    node = (doc or {}).get("safeguards")
+    r = Ctx(source, frozenset(backends))
+    default_model = "mlx" if "mlx" in backends else (next(iter(backends), None))
+    node = r.mapping(doc or {}, "safeguards", "safeguards", KEYS) if (doc or {}).get("safeguards") is not None else None
     if node is None:
         return SafeguardSettings(model=default_model)
-    if not isinstance(node, Mapping):
-        raise _err(doc, "safeguards", "safeguards", "must be a mapping", source)
-    for k in node:
-        if k not in KEYS:
-            raise _err(node, k, f"safeguards.{k}", f"unknown key (expected one of {', '.join(KEYS)})", source)
-    mode = node.get("mode", "rules+judge")
+    mode = node.get("mode", _DEFAULT.mode)
     if mode is False:                  # YAML 1.1 reads a bare `off` as false
         mode = "off"
     if mode not in MODES:
-        raise _err(node, "mode", "safeguards.mode", f"must be one of {', '.join(MODES)}, got {mode!r}", source)
+        raise r.error(node, "mode", "safeguards.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
     model = node.get("model", default_model)
     if mode == "rules+judge" and model not in backends:
-        raise _err(node, "model", "safeguards.model",
-                   f"unknown backend {model!r} (configured: {', '.join(backends)})", source)
-    timeout = node.get("timeout", 5.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise _err(node, "timeout", "safeguards.timeout", "must be a positive number of seconds", source)
-    unavailable = node.get("unavailable", "ask")
+        raise r.error(node, "model", "safeguards.model",
+                      f"unknown backend {model!r} (configured: {', '.join(backends)}){suggest(model, backends)}")
+    timeout = r.typed(node, "timeout", "safeguards.timeout", float, _DEFAULT.timeout)
+    if timeout <= 0:
+        raise r.error(node, "timeout", "safeguards.timeout", "must be a positive number of seconds")
+    unavailable = r.typed(node, "unavailable", "safeguards.unavailable", str, _DEFAULT.unavailable)
     if unavailable not in ("ask", "block"):
-        raise _err(node, "unavailable", "safeguards.unavailable", "must be ask or block", source)
+        raise r.error(node, "unavailable", "safeguards.unavailable", "must be ask or block")
     rules_node = node.get("rules") or []
     if not isinstance(rules_node, list):
-        raise _err(node, "rules", "safeguards.rules", "must be a list of rules", source)
-    disabled = _strings(node, "disable", "safeguards.disable", source)
+        raise r.error(node, "rules", "safeguards.rules", "must be a list of rules")
+    disabled = _patterns(r, node, "disable", "safeguards.disable")
     for i, name in enumerate(disabled):
         if name not in BUILTIN_RULES:
-            raise _err(node["disable"], i, f"safeguards.disable[{i}]",
-                       f"unknown built-in rule {name!r} (one of {', '.join(BUILTIN_RULES)})", source)
+            raise r.error(node["disable"], i, f"safeguards.disable[{i}]",
+                          f"unknown built-in rule {name!r} (one of {', '.join(BUILTIN_RULES)}){suggest(name, BUILTIN_RULES)}")
     rules = SafeguardRules(
-        user=tuple(_user_rule(r, i, rules_node, source) for i, r in enumerate(rules_node)),
+        user=tuple(_user_rule(r, x, i, rules_node) for i, x in enumerate(rules_node)),
         disabled=frozenset(disabled),
-        build_output=DEFAULT_BUILD_OUTPUT + _strings(node, "build_output", "safeguards.build_output", source))
-    return SafeguardSettings(mode=mode, model=model if mode == "rules+judge" else None, timeout=float(timeout),
+        build_output=DEFAULT_BUILD_OUTPUT + _patterns(r, node, "build_output", "safeguards.build_output"))
+    return SafeguardSettings(mode=mode, model=model if mode == "rules+judge" else None, timeout=timeout,
                              unavailable=unavailable, rules=rules)
 
 

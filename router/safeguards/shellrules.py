@@ -9,10 +9,10 @@ from __future__ import annotations
 import posixpath
 from typing import Callable, Iterable
 
-from router.safeguards.context import Context
-from router.safeguards.paths import (HARMLESS_WRITES, TEMP_DIRS, TOKEN_RE, is_build_output, is_safety_path,
+from turnroute.router.safeguards.context import Context
+from turnroute.router.safeguards.paths import (HARMLESS_WRITES, TEMP_DIRS, TOKEN_RE, is_build_output, is_safety_path,
                                      is_secret_path)
-from router.safeguards.shell import SHELLS, Command
+from turnroute.router.safeguards.shell import SHELLS, Command
 
 __all__ = ["SHELL_FLAGS", "routine"]
 

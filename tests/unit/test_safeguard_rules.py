@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.safeguards import SafeguardRules, context_of, parse_safeguards
-from router.yamlsrc import ConfigError, load_yaml
+from turnroute.router.safeguards import SafeguardRules, context_of, parse_safeguards
+from turnroute.router.yamlsrc import ConfigError, load_yaml
 from tests.fixtures.cc_safeguards import classifier_context
 
 CWD, HOME = "/home/u/proj", "/home/u"
