@@ -52,6 +52,7 @@ __all__ = [
     "ensure_claude_code",
     "claude_env",
     "run_claude",
+    "seed_interactive_home",
 ]
 
 CLAUDE_CODE_VERSION = "2.1.331"
@@ -151,6 +152,18 @@ def claude_env(base_url: str, *, home: Path | str | None, extra_env: dict | None
     if extra_env:
         env.update({k: str(v) for k, v in extra_env.items()})
     return env
+
+
+def seed_interactive_home(home: Path | str, cwd: Path | str, *, api_key: str = TEST_API_KEY) -> None:
+    """Pre-seed ``$HOME/.claude.json`` so the interactive TUI starts straight at its prompt, with
+    nothing to click and nothing fetched: onboarding done, the API key approved (Claude Code keeps
+    its last 20 characters), the project's trust dialog accepted. Measured with 2.1.331: without
+    these the first start shows the onboarding and tries to reach the vendor's servers."""
+    Path(home).mkdir(parents=True, exist_ok=True)
+    state = {"hasCompletedOnboarding": True,
+             "customApiKeyResponses": {"approved": [api_key[-20:]], "rejected": []},
+             "projects": {str(cwd): {"hasTrustDialogAccepted": True}}}
+    (Path(home) / ".claude.json").write_text(json.dumps(state))
 
 
 def run_claude(
