@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--errors", action="store_true", help="only failed requests")
     p.add_argument("--json", action="store_true", help="print the JSON lines")
     p.add_argument("--stats", action="store_true", help="summary: shares, latency, TTFT, cache hit rate")
+    p.add_argument("--safeguards", action="store_true",
+                   help="tool calls auto mode's safety check flagged (or could not judge), one per row")
     p.add_argument("--log", help="log file (default: $TURNROUTE_LOG, the config's log.path, or the state dir)")
     p.add_argument("--config", help="config whose log.path to read")
 
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(format_stats(compute_stats(records)))
         return 0
+    if args.safeguards:
+        return _safeguards(args, path, records)
     records = list(records)
     if args.limit:
         records = records[-args.limit:]
@@ -73,6 +77,31 @@ def run(args: argparse.Namespace) -> int:
             line = orjson.dumps(rec).decode() if args.json else table.format_record_line(rec)
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
+    return 0
+
+
+def _safeguards(args: argparse.Namespace, path: Path, records) -> int:
+    import orjson
+
+    from turnroute.gateway.observe import reader
+    from turnroute.gateway.observe.verdicts import format_verdicts, verdict_rows
+
+    def show(rows: list, fixed: bool, header: bool) -> None:
+        if args.json:
+            sys.stdout.write("".join(orjson.dumps(r).decode() + "\n" for r in rows))
+        elif rows or header:
+            text = format_verdicts(rows, fixed=fixed)
+            print(text if header else text.split("\n", 1)[-1])
+
+    rows = list(verdict_rows(records))
+    show(rows[-args.limit:] if args.limit else rows, args.follow, True)
+    if args.follow:
+        sys.stdout.flush()
+        for rec in reader.follow(path):
+            if list(reader.filter_records([rec], route=args.route, session=args.session, since=args.since,
+                                          errors=args.errors)):
+                show(list(verdict_rows([rec])), True, False)
+                sys.stdout.flush()
     return 0
 
 

@@ -93,22 +93,28 @@ def cmd_route(args: argparse.Namespace) -> int:
     from turnroute.gateway.pipeline import override_for
     from turnroute.gateway.tokens import TokenCounter
     from turnroute.router.rules import describe_features, explain
+    from turnroute.router.safeguards.explain import format_safeguard_rows, safeguard_rows
 
     _, config = _load(args.config)
     body, headers = _read_capture(args.request)
     endpoint = "count_tokens" if args.count_tokens else "messages"
     f = config.rules.features(body, headers, endpoint=endpoint, input_tokens=TokenCounter().count(body))
     decision = config.rules.decide(f, override=override_for(headers))
+    checks = safeguard_rows(config.safeguards, body)
     if args.json:
         print(json.dumps({"features": dict(describe_features(f)), "backend": decision.backend,
                           "rule": decision.rule, "reason": decision.reason,
-                          "strip_tools": decision.strip_tools, "fallback": list(decision.fallback)}, indent=2))
+                          "strip_tools": decision.strip_tools, "fallback": list(decision.fallback),
+                          "safeguards": checks}, indent=2))
         return 0
     print("Features")
     for key, value in describe_features(f):
         print(f"  {key:<14} {value}")
     print()
     print(explain(decision, config.rules))
+    if checks or "safeguards" in body:
+        print()
+        print(format_safeguard_rows(checks, config.safeguards, has_context="safeguards" in body))
     return 0
 
 

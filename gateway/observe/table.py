@@ -7,7 +7,7 @@ from typing import Any
 
 from turnroute.gateway.observe.reader import Record, record_time
 
-__all__ = ["format_table", "format_record_line", "short_id", "fmt_ms", "fmt_tokens"]
+__all__ = ["format_table", "format_record_line", "short_id", "fmt_ms", "fmt_tokens", "align", "local_time"]
 
 
 def short_id(value: Any, n: int = 8) -> str:
@@ -38,7 +38,7 @@ def fmt_ms(v: Any) -> str:
     return f"{v:.0f}ms" if v < 1000 else f"{v / 1000:.1f}s"
 
 
-def _local_time(rec: Record) -> str:
+def local_time(rec: Record) -> str:
     ts = record_time(rec)
     return ts.astimezone().strftime("%H:%M:%S") if ts else "-"
 
@@ -74,7 +74,7 @@ def _row(rec: Record) -> list[str]:
     if rec.get("fallbacks"):
         route = f"{route}*"  # * = reached after a fallback
     return [
-        _local_time(rec), short_id(rec.get("id"), 6), short_id(rec.get("session")),
+        local_time(rec), short_id(rec.get("id"), 6), short_id(rec.get("session")),
         _TURN_SHORT.get(str(rec.get("turn")), str(rec.get("turn") or "-")), str(rec.get("intent") or "-"), str(rec.get("rule") or "-"),
         route, tools_s,
         f"{fmt_tokens(rec.get('prompt_tokens'))}/{fmt_tokens(rec.get('cached_tokens'))}/"
@@ -87,23 +87,29 @@ def _fit(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def align(columns: tuple[tuple[str, int, bool], ...], rows: list[list[str]], *, fixed: bool = False) -> str:
+    """Header plus rows as aligned plain text; `columns` are (header, max width, right-aligned).
+    Columns shrink to their content unless `fixed` (every column at its cap)."""
+    widths = []
+    for i, (head, cap, _) in enumerate(columns):
+        widths.append(cap if fixed else min(cap, max(len(head), *(len(r[i]) for r in rows))))
+    lines = []
+    for cells in [[c[0] for c in columns], *rows]:
+        out = []
+        for (head, _, right), w, cell in zip(columns, widths, cells):
+            cell = _fit(cell, w)
+            out.append(cell.rjust(w) if right else cell.ljust(w))
+        lines.append(" ".join(out).rstrip())
+    return "\n".join(lines)
+
+
 def format_table(records: Iterable[Record], *, fixed: bool = False) -> str:
     """Aligned plain-text table (fits 120 columns); columns shrink to their content unless
     `fixed` (every column at its cap, so rows printed one by one in `logs -f` line up)."""
     rows = [_row(r) for r in records]
     if not rows:
         return "no requests"
-    widths = []
-    for i, (head, cap, _) in enumerate(_COLUMNS):
-        widths.append(cap if fixed else min(cap, max(len(head), *(len(r[i]) for r in rows))))
-    lines = []
-    for cells in [[c[0] for c in _COLUMNS], *rows]:
-        out = []
-        for (head, _, right), w, cell in zip(_COLUMNS, widths, cells):
-            cell = _fit(cell, w)
-            out.append(cell.rjust(w) if right else cell.ljust(w))
-        lines.append(" ".join(out).rstrip())
-    return "\n".join(lines)
+    return align(_COLUMNS, rows, fixed=fixed)
 
 
 def format_record_line(rec: Record) -> str:

@@ -4,6 +4,9 @@ tool-calling model) and the judge; the anthropic SDK and a raw SSE read check wh
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import anthropic
@@ -12,7 +15,7 @@ import pytest
 
 from tests.fixtures.cc_safeguards import safeguards
 from tests.support.fake_openai import FakeOpenAI, Reply, ToolCall
-from tests.support.gateway import Gateway, gateway_config, openai_backend
+from tests.support.gateway import REPO, Gateway, gateway_config, openai_backend
 
 CWD = "/home/u/proj"
 TOOLS = [{"name": n, "description": n, "input_schema": {"type": "object"}} for n in ("Bash", "Write", "WebFetch")]
@@ -184,3 +187,44 @@ def test_mode_off_answers_unsupported(fake_openai, tmp_path):
         assert results_of(events) == [{"type": "dangerous_tool_use", "status": {"type": "unsupported"}}]
         assert gw.wait_records(1)[-1]["safeguards"][0]["outcome"] == "unsupported"
         assert len(fake_openai.requests) == 1       # no judge call
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TURNROUTE_MODE": "auto"})
+
+
+def test_logs_safeguards_lists_the_calls_not_approved(gw, fakes):
+    judge, lms = fakes
+    lms.script(Reply.tools(WRITE, CURL_SH), Reply.tools(AMBIGUOUS))
+    judge.script(Reply(text="no idea"))
+    sse_events(gw, body(stream=True))
+    sse_events(gw, body(stream=True))
+    gw.wait_records(2)
+    out = cli("logs", "--safeguards", "--log", str(gw.log_path), "-n", "2").stdout
+    rows = out.splitlines()
+    assert rows[0].split()[:5] == ["time", "id", "session", "tool", "outcome"]
+    assert "Bash" in rows[1] and "flagged" in rows[1] and "builtin:download-and-run" in rows[1]
+    assert "unavailable" in rows[2] and "judge:mlx" in rows[2] and "error" in rows[2]
+    assert "Write" not in out                       # approved calls are not listed
+    as_json = [json.loads(x) for x in cli("logs", "--safeguards", "--json", "--log", str(gw.log_path)).stdout.split("\n") if x]
+    assert {"tool", "outcome", "by", "ms", "request", "ts"} <= set(as_json[-1])
+
+
+def test_route_explain_says_who_decides_each_call_in_a_capture(tmp_path):
+    history = [{"role": "user", "content": "set things up"},
+               {"role": "assistant", "content": [
+                   {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {"command": "git push --force"}},
+                   {"type": "tool_use", "id": "toolu_b", "name": "Bash", "input": {"command": "pytest -q"}},
+                   {"type": "tool_use", "id": "toolu_c", "name": "WebFetch", "input": {"url": "https://x.dev"}}]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": t, "content": "ok"}
+                                            for t in ("toolu_a", "toolu_b", "toolu_c")]}]
+    capture = tmp_path / "req.json"
+    capture.write_text(json.dumps({**body(stream=True), "messages": history}))
+    out = cli("route", "--explain", str(capture), "--config", str(REPO / "config" / "turnroute.yaml")).stdout
+    section = out.split("Safety check", 1)[1].splitlines()
+    assert "flagged" in section[1] and "builtin:destructive-git" in section[1]
+    assert "not_flagged" in section[2] and "builtin:routine-shell" in section[2]
+    assert "open" in section[3] and "judge:mlx" in section[3]
+    data = json.loads(cli("route", "--json", str(capture), "--config", str(REPO / "config" / "turnroute.yaml")).stdout)
+    assert [r["by"] for r in data["safeguards"]] == ["builtin:destructive-git", "builtin:routine-shell", "judge:mlx"]

@@ -49,6 +49,11 @@ def server(tmp_path) -> Iterator[tuple[str, RequestLog]]:
                           reason=f"key {SECRET}", latency_ms=10)
     smuggled["headers"] = {"x-api-key": SECRET}
     log.end(smuggled)
+    log.end(log.begin(new_record(id="req_guarded", route="lmstudio", rule="tool-loop", status=200, latency_ms=12,
+                                 safeguards=[{"tool": "Write", "id": "toolu_1", "outcome": "not_flagged",
+                                              "by": "builtin:project-edit", "ms": 0.02},
+                                             {"tool": "Bash", "id": "toolu_2", "outcome": "flagged",
+                                              "by": "builtin:download-and-run", "ms": 0.05}])))
     app = FastAPI()
     app.include_router(make_ui_router(log))
     port = _free_port()
@@ -96,7 +101,8 @@ def test_page_renders_decisions_in_a_real_browser(server, tmp_path):
     # rows came from /api/recent through the page's JavaScript, not from the static HTML
     body = html.split('<tbody id="rows">', 1)[1].split("</tbody>", 1)[0]
     assert "waiting for requests" not in body
-    assert body.count("<tr") == 14
+    assert body.count("<tr") == 15
+    assert "✗ Bash builtin:download-and-run" in body and "✓ Write" in body   # auto mode's verdicts
     for text in ("analysis-on-mlx", "action-on-lmstudio", "title-on-mlx", "lmstudio", "mlx",
                  "overloaded_error", "client_disconnect", "after mlx", "tool_result",
                  "intent is analysis: explain/review prompts go to MLX"):
