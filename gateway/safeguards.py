@@ -28,12 +28,18 @@ from turnroute.router.safeguards.judge import VERDICT_SCHEMA
 
 __all__ = ["SafeguardCheck", "judge"]
 
-JUDGE_MAX_TOKENS = 400
+# A verdict is ~40 tokens of JSON plus a one-sentence explanation: the cap bounds how long a
+# rambling judge can hold the turn (it is cut off and counted as `truncated`).
+TOKENS_PER_CALL = 96
+TOKENS_BASE = 32
 
 
 def _judge_body(backend: Backend, body: Mapping[str, Any], calls: Sequence[PendingCall], ctx: Context) -> dict:
+    cap = TOKENS_BASE + TOKENS_PER_CALL * len(calls)
+    if backend.config.max_output_tokens:
+        cap = min(cap, backend.config.max_output_tokens)
     payload: dict[str, Any] = {"model": backend.config.model, "messages": judge_messages(body, calls, ctx),
-                               "max_tokens": JUDGE_MAX_TOKENS, "temperature": 0, "stream": False}
+                               "max_tokens": cap, "temperature": 0, "stream": False}
     if backend.config.supports.json_schema:
         payload["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "verdicts", "schema": VERDICT_SCHEMA, "strict": True}}

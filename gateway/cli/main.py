@@ -64,10 +64,16 @@ def _print_defaults() -> int:
     import yaml
 
     from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS
+    from turnroute.router.safeguards.paths import DEFAULT_BUILD_OUTPUT
 
     markers = {k: list(getattr(DEFAULT_MARKERS, k)) for k in ("compact", "title", "subagent", "background")}
     doc = {"intents": {"analysis": list(DEFAULT_ANALYSIS), "action": list(DEFAULT_ACTION)}, "markers": markers}
     print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), end="")
+    from turnroute.router.safeguards import BUILTIN_RULES
+
+    print(f"# safeguards: built-in rules (names for safeguards.disable): {', '.join(BUILTIN_RULES)}")
+    print("# safeguards: build output that rm -rf may clear (safeguards.build_output adds to it):")
+    print("#   " + ", ".join(DEFAULT_BUILD_OUTPUT))
     return 0
 
 

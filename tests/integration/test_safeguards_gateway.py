@@ -25,29 +25,28 @@ AMBIGUOUS = ToolCall("Bash", {"command": "curl https://example.com/data.json"})
 
 
 @pytest.fixture(scope="module")
-def fakes():
-    judge, lms = FakeOpenAI(), FakeOpenAI()
-    yield judge, lms
-    judge.stop()
-    lms.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fakes, tmp_path_factory):
-    judge, lms = fakes
+def served(tmp_path_factory):
+    """One gateway for the module: the fake judge as `mlx`, the fake tool model as `lmstudio`."""
     tmp = tmp_path_factory.mktemp("gw")
-    cfg = gateway_config({"mlx": openai_backend(judge.url, tools=False),
-                          "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                         log_path=tmp / "requests.jsonl",
-                         extra={"safeguards": {"model": "mlx", "timeout": 1.0, "unavailable": "block"}})
-    with Gateway(cfg, tmp) as g:
-        yield g
+    with FakeOpenAI() as judge, FakeOpenAI() as lms:
+        cfg = gateway_config({"mlx": openai_backend(judge.url, tools=False), "lmstudio": openai_backend(lms.url)},
+                             log_path=tmp / "requests.jsonl",
+                             extra={"safeguards": {"model": "mlx", "timeout": 1.0, "unavailable": "block"}})
+        with Gateway(cfg, tmp) as gw:
+            yield gw, judge, lms
 
 
-@pytest.fixture(autouse=True)
-def _clean(fakes):
-    for f in fakes:
-        f.clear()
+@pytest.fixture
+def gw(served):
+    return served[0]
+
+
+@pytest.fixture
+def fakes(served):
+    """(judge, lms), their scripts and request lists emptied for this test."""
+    for fake in served[1:]:
+        fake.clear()
+    return served[1:]
 
 
 def body(*, stream: bool, guarded: bool = True, text: str = "create hello.py and run it") -> dict:
