@@ -28,7 +28,6 @@ MAX_DEPTH = 4
 MAX_COMMANDS = 200
 
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_SUBST = re.compile(r"\$\(|`|<\(|>\(")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _substitutions(text: str) -> list[tuple[int, int, str]]:
 
 
 def _tokens(text: str) -> list[str]:
-    lex = shlex.shlex(text, posix=True, punctuation_chars=";&|<>()")
+    lex = shlex.shlex(text, posix=True, punctuation_chars=";&|<>()\n")
     lex.whitespace_split = True
     lex.commenters = "#"
     lex.whitespace = " \t\r"          # newlines separate commands, like `;`
@@ -169,7 +168,7 @@ def _commands(text: str, depth: int, nested: bool) -> list[Command]:
     text, found = _mask(text, depth)
     tokens: list[str] = []
     for tok in _tokens(text):
-        tokens.extend(_split_punct(tok) if tok and all(c in ";&|<>()" for c in tok) else [tok])
+        tokens.extend(_split_punct(tok) if tok and all(c in ";&|<>()\n" for c in tok) else [tok])
     out: list[Command] = []
     words: list[str] = []
     writes: list[str] = []
@@ -240,7 +239,3 @@ def parse_shell(text: str) -> ShellParse:
     if len(commands) > MAX_COMMANDS:
         return ShellParse(False, error=f"more than {MAX_COMMANDS} commands")
     return ShellParse(True, tuple(commands))
-
-
-def has_substitution(text: str) -> bool:
-    return bool(_SUBST.search(text))

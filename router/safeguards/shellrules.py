@@ -39,6 +39,9 @@ GIT_ROUTINE = frozenset({"status", "diff", "log", "show", "add", "commit", "chec
                          "pull", "push", "tag", "remote", "rev-parse", "ls-files", "blame", "grep", "init",
                          "merge", "restore", "mv", "rm", "describe", "shortlog", "config", "worktree", "branch",
                          "cherry-pick", "reflog", "clone", "submodule", "am", "apply", "format-patch", "bisect"})
+# Subcommands of build tools and package managers that reach beyond the machine or the project.
+PUBLISHING = frozenset({"publish", "upload", "release", "deploy", "login", "logout", "adduser", "owner", "token",
+                        "unpublish", "deprecate", "dist-tag", "yank"})
 SHARED_BRANCHES = frozenset({"main", "master", "develop", "development", "trunk", "production", "prod", "release"})
 
 
@@ -142,10 +145,12 @@ def flag_rm_recursive(cmds: tuple[Command, ...], text: str, ctx: Context, build:
                                                  ("r" in a or "R" in a)) for a in c.args)
         if not recursive:
             continue
+        if not _targets(c) or "xargs" in c.wrappers:
+            return "It deletes recursively whatever it is fed (xargs or a pipe): nothing limits it to build output."
         for t in _targets(c):
             p = ctx.resolve(t)
             roots = [r for r in ctx.trusted if p.startswith(r.rstrip("/") + "/")]
-            if not roots or any(ch in t for ch in "*?[") or not is_build_output(p, roots[0], build):
+            if not roots or any(ch in t for ch in "*?[$") or not is_build_output(p, roots[0], build):
                 return f"It deletes {t} recursively, which is not build output inside the project."
     return None
 
@@ -154,6 +159,8 @@ def flag_writes_outside(cmds: tuple[Command, ...], text: str, ctx: Context) -> s
     for c in cmds:
         targets = list(c.writes) + (_targets(c) if c.program in MUTATORS or c.program == "sed" else [])
         for t in targets:
+            if "$" in t:              # where a variable points is unknown here: not routine (see below)
+                continue
             p = ctx.resolve(t)
             if p in HARMLESS_WRITES or ctx.inside_trusted(p) or p.startswith(tuple(d + "/" for d in TEMP_DIRS)):
                 continue
@@ -165,9 +172,13 @@ def _routine_one(c: Command, ctx: Context) -> bool:
     prog = c.program
     if "sudo" in c.wrappers or "doas" in c.wrappers:
         return False
+    if any("$" in t for t in (*c.writes, *(_targets(c) if prog in MUTATORS else ()))):
+        return False                  # it changes a path held in a variable: the judge looks
     if prog in ("find",):
         return not ({"-delete", "-exec", "-execdir", "-ok", "-okdir"} & set(c.args))
-    if prog in LOOKING or prog in BUILDERS or prog == "":
+    if prog in BUILDERS:
+        return not PUBLISHING & set(c.args)
+    if prog in LOOKING or prog == "":
         return True
     if prog == "git":
         return _git(c)[0] in GIT_ROUTINE
