@@ -14,6 +14,7 @@ id is left out so that Claude Code asks the user).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Mapping, Sequence
 
@@ -27,6 +28,8 @@ from turnroute.router.safeguards import (DANGEROUS_TOOL_USE, Context, JudgeError
 from turnroute.router.safeguards.judge import VERDICT_SCHEMA
 
 __all__ = ["SafeguardCheck", "judge"]
+
+log = logging.getLogger("turnroute")
 
 # A verdict is ~40 tokens of JSON plus a one-sentence explanation: the cap bounds how long a
 # rambling judge can hold the turn (it is cut off and counted as `truncated`).
@@ -71,7 +74,9 @@ async def judge(settings: SafeguardSettings, backends: Mapping[str, Backend], bo
         too_long = any(w in exc.message.lower() for w in ("context length", "too long", "maximum context"))
         return unavailable(calls, "input_too_long" if too_long else "error", by,
                            (time.perf_counter() - t0) * 1000, ask=ask)
-    except (GatewayError, OSError, ValueError, KeyError, TypeError, AttributeError):
+    except Exception as exc:          # whatever went wrong, the turn goes on without an approval
+        if not isinstance(exc, GatewayError):
+            log.warning("safeguards judge %s failed: %s: %s", settings.model, type(exc).__name__, exc)
         return unavailable(calls, "error", by, (time.perf_counter() - t0) * 1000, ask=ask)
     return [Verdict(v.id, v.tool, v.outcome, by, v.explanation, ms=v.ms)
             for v in judged(calls, answer, (time.perf_counter() - t0) * 1000)]

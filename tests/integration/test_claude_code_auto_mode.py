@@ -10,8 +10,7 @@ model (LM Studio's role) and the judge's backend (MLX's role) is down. In one se
 from __future__ import annotations
 
 import json
-
-import pytest
+import time
 
 from tests.support.claude_code import claude_env, seed_interactive_home
 from tests.support.fake_openai import FakeOpenAI, Received, Reply, ToolCall
@@ -58,6 +57,17 @@ class Agent:
         return Reply(text="No task.")
 
 
+def verdicts_logged(gw: Gateway, until=lambda vs: True, timeout: float = 10.0) -> list[dict]:
+    """Every verdict on the gateway's log lines, once `until(verdicts)` holds (a line is written
+    just after its response ends, so the screen can be a moment ahead of the log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [v for r in gw.records() for v in r.get("safeguards") or []]
+        if until(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 def tool_outputs(fake: FakeOpenAI) -> str:
     return " ".join(_text(m.get("content")) for r in fake.requests for m in r.messages if m["role"] == "tool")
 
@@ -82,7 +92,7 @@ def test_auto_mode_session_through_the_gateway(claude_code, tmp_path):
                 screen = tui.wait_for(lambda s: "DONE-HELLO" in s or NO_CHECK in s or ASKED in s, timeout=120)
                 assert NO_CHECK not in screen and ASKED not in screen, screen
                 assert (cwd / "hello.py").exists() and "HELLO-OUTPUT" in tool_outputs(lms)
-                verdicts = [v for r in gw.records() for v in r.get("safeguards") or []]
+                verdicts = verdicts_logged(gw, lambda vs: len(vs) >= 2)
                 assert [(v["tool"], v["outcome"], v["by"]) for v in verdicts] == [
                     ("Write", "not_flagged", "builtin:project-edit"), ("Bash", "not_flagged", "builtin:routine-shell")]
 
@@ -90,7 +100,7 @@ def test_auto_mode_session_through_the_gateway(claude_code, tmp_path):
                 tui.type("TASK-INSTALL: install the helper tool")
                 screen = tui.wait_for("DONE-INSTALL", timeout=120)
                 assert "Blocked by auto mode" in screen and "download" in screen, screen
-                flagged = [v for r in gw.records() for v in r.get("safeguards") or [] if v["outcome"] == "flagged"]
+                flagged = [v for v in verdicts_logged(gw, lambda vs: len(vs) >= 3) if v["outcome"] == "flagged"]
                 assert [(v["tool"], v["by"]) for v in flagged] == [("Bash", "builtin:download-and-run")]
 
                 # 3. open call, judge down: the user is asked (and we decline)
@@ -98,7 +108,7 @@ def test_auto_mode_session_through_the_gateway(claude_code, tmp_path):
                 screen = tui.wait_for(ASKED, timeout=120)
                 assert "print(6*7)" in screen
                 tui.keys("Escape")
-                last = [v for r in gw.records() for v in r.get("safeguards") or []][-1]
+                last = verdicts_logged(gw, lambda vs: len(vs) >= 4)[-1]
                 assert (last["outcome"], last["reason"], last["by"], last.get("asked")) == (
                     "unavailable", "error", "judge:mlx", True)
                 assert "42" not in tool_outputs(lms)

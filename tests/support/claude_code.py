@@ -155,10 +155,13 @@ def claude_env(base_url: str, *, home: Path | str | None, extra_env: dict | None
 
 
 def seed_interactive_home(home: Path | str, cwd: Path | str, *, api_key: str = TEST_API_KEY) -> None:
-    """Pre-seed ``$HOME/.claude.json`` so the interactive TUI starts straight at its prompt, with
-    nothing to click and nothing fetched: onboarding done, the API key approved (Claude Code keeps
-    its last 20 characters), the project's trust dialog accepted. Measured with 2.1.331: without
-    these the first start shows the onboarding and tries to reach the vendor's servers."""
+    """Pre-seed ``$HOME/.claude.json`` so the interactive TUI starts straight at its prompt.
+
+    Each key was found necessary by removing it (2.1.331): without ``hasCompletedOnboarding`` the
+    first start opens the onboarding (a theme picker); without the key's last 20
+    characters in ``customApiKeyResponses.approved`` it asks "Detected a custom API key … Do you
+    want to use this API key?" (default: No); without ``projects[cwd].hasTrustDialogAccepted`` it
+    asks "Is this a project you created or one you trust?" (default: No, exit)."""
     Path(home).mkdir(parents=True, exist_ok=True)
     state = {"hasCompletedOnboarding": True,
              "customApiKeyResponses": {"approved": [api_key[-20:]], "rejected": []},
