@@ -18,7 +18,7 @@ from .content import BILLING_PREFIX
 from .sse import encode_event
 from .stream import THINKING_SIGNATURE
 
-__all__ = ["native_request", "drop_path", "SSEEventSplitter", "PassThrough", "rewrite_message",
+__all__ = ["native_request", "drop_path", "wrap_safeguard_ids", "SSEEventSplitter", "PassThrough", "rewrite_message",
            "usage_counts"]
 
 IdMap = Callable[[str], "str | None"]
@@ -195,6 +195,23 @@ def event_data(block: bytes) -> Any:
         return None
 
 
+def wrap_safeguard_ids(results: Any, wrap: Callable[[str], str]) -> Any:
+    """The server's verdicts of Claude Code's safety check (`safeguard_results`, one per tool_use
+    id) keyed by the ids the client is shown: the same wrap as the tool_use blocks, or the client
+    finds no verdict for its calls."""
+    if not isinstance(results, list):
+        return results
+    out = []
+    for r in results:
+        status = r.get("status") if isinstance(r, dict) else None
+        uses = status.get("tool_uses") if isinstance(status, dict) else None
+        if isinstance(uses, dict):
+            r = {**r, "status": {**status, "tool_uses": {wrap(k) if isinstance(k, str) else k: v
+                                                          for k, v in uses.items()}}}
+        out.append(r)
+    return out
+
+
 class PassThrough:
     """Watches a native stream: usage, stop_reason, tool ids; edits only the events it must.
 
@@ -246,9 +263,14 @@ class PassThrough:
             if isinstance(delta, dict):
                 self.stop_reason = delta.get("stop_reason") or self.stop_reason
                 self.truncated = self.stop_reason == "max_tokens"
+                edits: dict[str, Any] = {}
                 if self.truncated and self.clamped:
                     self.notes.append(CLAMP_NOTE)
-                    return encode_event(name, {**data, "delta": {**delta, "stop_reason": "end_turn"}})
+                    edits["stop_reason"] = "end_turn"
+                if "safeguard_results" in delta:
+                    edits["safeguard_results"] = wrap_safeguard_ids(delta["safeguard_results"], self.wrap)
+                if edits:
+                    return encode_event(name, {**data, "delta": {**delta, **edits}})
             return raw
         if name == "message_stop":
             self.finished = True
@@ -275,6 +297,8 @@ def rewrite_message(msg: dict[str, Any], *, model: str, wrap: Callable[[str], st
             new.append(b)
         out["content"] = new
         seen.got_content = bool(new)
+    if "safeguard_results" in msg:
+        out["safeguard_results"] = wrap_safeguard_ids(msg["safeguard_results"], wrap)
     seen.usage.update(usage_counts(msg.get("usage")))
     seen.stop_reason = msg.get("stop_reason")
     seen.truncated = seen.stop_reason == "max_tokens"
