@@ -140,15 +140,23 @@ class OpenAIHTTPBackend:
             self._session = pooled_session(self.config, self._headers)
         return self._session
 
-    async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
+    async def prepare(self, body: dict[str, Any], session_id: str | None,
+                      stream: bool) -> tuple[str, str, dict[str, Any], dict[str, str] | None]:
+        """Server base URL (for messages), endpoint, body and extra headers of one call.
+
+        The one place a subclass changes what goes on the wire (LiteLLMBackend lets LiteLLM's
+        provider config build it); the transport, errors and stream handling stay shared.
+        """
         url = self.config.url_for(session_id)
-        return await post_json(self._client(), self.config, url + "/chat/completions", body,
-                               session_headers(self.config, session_id))
+        return url, url + "/chat/completions", body, session_headers(self.config, session_id)
+
+    async def complete(self, body: dict[str, Any], *, session_id: str | None) -> dict[str, Any]:
+        _, endpoint, data, headers = await self.prepare(body, session_id, False)
+        return await post_json(self._client(), self.config, endpoint, data, headers)
 
     async def stream(self, body: dict[str, Any], *, session_id: str | None) -> AsyncIterator[dict[str, Any]]:
-        url = self.config.url_for(session_id)
-        resp = await open_stream(self._client(), self.config, url + "/chat/completions", body,
-                                 session_headers(self.config, session_id))
+        url, endpoint, data, headers = await self.prepare(body, session_id, True)
+        resp = await open_stream(self._client(), self.config, endpoint, data, headers)
         clean = False
         try:
             decoder = SSEDecoder()

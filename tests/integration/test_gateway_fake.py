@@ -106,6 +106,30 @@ def test_interleaved_tool_calls_keep_their_own_arguments(client, fakes):
     assert msg.stop_reason == "tool_use"     # despite finish_reason "stop"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_litellm_route_assembles_interleaved_fragments_and_sends_what_litellm_built(client, fakes, gw, stream):
+    """The lmstudio route: LiteLLM resolves provider, URL, auth and body; the server's own stream
+    (fragments of two calls interleaved, later ones with `"id": null`) is assembled by index."""
+    mlx, lms = fakes
+    lms.script(Reply.tools(ToolCall("Read", {"file_path": "/a/first.py"}, pieces=6),
+                           ToolCall("Bash", {"command": "ls -la /tmp && echo \"done\""}, pieces=7),
+                           text="Two things.", interleave=True, null_id=True,
+                           usage={"prompt_tokens": 900, "completion_tokens": 30, "cached_tokens": 640}))
+    msg = ask(client, "run ls and read first.py", stream=stream)
+    assert [b.type for b in msg.content] == ["text", "tool_use", "tool_use"]
+    assert [(u.name, u.input) for u in msg.content[1:]] == [
+        ("Read", {"file_path": "/a/first.py"}), ("Bash", {"command": 'ls -la /tmp && echo "done"'})]
+    assert msg.content[1].id != msg.content[2].id
+    assert msg.stop_reason == "tool_use"
+    assert msg.usage.cache_read_input_tokens == 640
+    assert not mlx.requests and lms.last.path == "/v1/chat/completions"
+    assert lms.last.body["model"] == "fake-model"             # LiteLLM took off the provider prefix
+    assert lms.last.headers["authorization"] == "Bearer lm-studio"
+    assert lms.last.body["stream"] is stream
+    rec = gw.wait_records(1)[-1]
+    assert rec["route"] == "lmstudio" and rec["cached_tokens"] == 640
+
+
 def test_tool_loop_continuation_stays_on_the_backend_that_started_it(client, fakes, gw):
     mlx, lms = fakes
     lms.script(Reply.tools(ToolCall("Read", {"file_path": "notes.txt"})))
