@@ -94,8 +94,24 @@ def project_litellm_version() -> str | None:
 
 # ----------------------------------------------------------------------------- installs
 
+CCR_FALLBACK = "2.0.0"      # the newest release that installs here (3.1.1 needs a package npm lacks)
+CCR_NOTE = CACHE / "ccr-install.json"
+
+
+def ccr_install_note() -> str:
+    """What the last install found about claude-code-router's newest release (for the report)."""
+    try:
+        n = json.loads(CCR_NOTE.read_text())
+    except (OSError, ValueError):
+        return ""
+    if n.get("latest_ok"):
+        return f"`latest` ({n.get('latest')}) installed as is"
+    return (f"`latest` is {n.get('latest')} and does not install here ({n.get('error')}); "
+            f"measured {n.get('installed')} instead")
+
+
 def ensure_ccr(install: bool = True) -> tuple[bool, str]:
-    """(ok, version or reason)."""
+    """(ok, version or reason). Tries npm's `latest` first, then CCR_FALLBACK; records which."""
     if not shutil.which("node") or not shutil.which("npm"):
         return False, "node/npm not found"
     if (CCR_PKG / "dist" / "cli.js").exists():
@@ -103,10 +119,21 @@ def ensure_ccr(install: bool = True) -> tuple[bool, str]:
     if not install:
         return False, "not installed (run: python bench/peers.py install)"
     CCR_DIR.mkdir(parents=True, exist_ok=True)
-    rc, out = _run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CCR_DIR),
-                    "@musistudio/claude-code-router"], 600, CACHE / "install.log")
-    if rc != 0 or not (CCR_PKG / "dist" / "cli.js").exists():
+    _, latest = _run(["npm", "view", "@musistudio/claude-code-router", "version"], 120)
+    note = {"latest": latest.strip().splitlines()[-1] if latest.strip() else "?"}
+    out = ""
+    for spec in ("latest", CCR_FALLBACK):
+        rc, out = _run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CCR_DIR),
+                        f"@musistudio/claude-code-router@{spec}"], 600, CACHE / "install.log")
+        if rc == 0 and (CCR_PKG / "dist" / "cli.js").exists():
+            break
+        if spec == "latest":
+            err = [ln for ln in out.splitlines() if "could not be found" in ln or "404 Not Found" in ln]
+            note["error"] = (err[0] if err else _tail(out, 200)).replace("npm error ", "").strip()
+    else:
         return False, f"npm install failed (rc={rc}): {_tail(out)}"
+    note.update(latest_ok="error" not in note, installed=ccr_version() or "?")
+    CCR_NOTE.write_text(json.dumps(note))
     return True, ccr_version() or "?"
 
 

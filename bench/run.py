@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import docsections  # noqa: E402
 import peers  # noqa: E402
 import request as rq  # noqa: E402
 
@@ -228,6 +229,13 @@ def build_request(port: int, path: str, headers: dict, body: bytes) -> bytes:
     return ("\r\n".join(h) + "\r\n\r\n").encode() + body
 
 
+def litellm_route_headers(t: peers.Target) -> dict | None:
+    """Headers that send this target's request over its LiteLLM route; None when it has none."""
+    if t.name.startswith("turnroute"):
+        return {**t.headers, "x-turnroute-route": "lmstudio"}
+    return dict(t.headers) if t.name == "litellm_proxy" else None
+
+
 # ----------------------------------------------------------------------------- targets
 
 @dataclass
@@ -255,6 +263,8 @@ class Bench:
         self.reqs: dict[tuple[str, bool], list[bytes]] = {}
         self.idle_rss: dict[str, float] = {}
         self.after_rss: dict[str, float] = {}
+        self.warm_rss: dict[str, float] = {}
+        self.warm_reqs: dict[str, list[bytes]] = {}
         self.startup: dict[str, float] = {}
         self.master_key = peers.new_master_key()
         self.foreign = float("nan")
@@ -313,6 +323,8 @@ class Bench:
             for t in self.targets:
                 bodies = oa if t.kind == "openai" else an
                 self.reqs[(t.name, stream)] = [build_request(t.port, t.path, t.headers, b) for b in bodies]
+                if (h := litellm_route_headers(t)) is not None:
+                    self.warm_reqs.setdefault(t.name, []).extend(build_request(t.port, t.path, h, b) for b in an)
 
     def marker(self, t: peers.Target) -> bytes:
         return b'"content":"word0' if t.kind == "openai" else b"text_delta"
@@ -491,6 +503,28 @@ class Bench:
                 t.unavailable = f"too many errors ({st.errors}): {st.last_error}"
                 self.log(f"  {t.name} dropped: {t.unavailable}")
 
+    async def litellm_warm(self) -> None:
+        """RSS once the target's LiteLLM route has served requests (turnroute's lmstudio route)."""
+        for t in self.live():
+            reqs = self.warm_reqs.get(t.name)
+            if not reqs:
+                continue
+            conn = Conn(t.port)
+            try:
+                for i in range(self.a.warm_requests):
+                    stream = i % 2 == 1
+                    r = reqs[(i // 2) % len(rq.STEPS) + (len(rq.STEPS) if stream else 0)]
+                    try:
+                        res = await conn.request(r, b"text_delta" if stream else None)
+                    except HTTPError as e:
+                        self._err(t, f"LiteLLM route: {e}")
+                        continue
+                    if not self.ok(t, res, stream):
+                        self._err(t, f"LiteLLM route: HTTP {res.status}")
+            finally:
+                conn.close()
+            self.warm_rss[t.name] = rss_mb(t.proc.pid)
+
     async def warmup(self) -> None:
         for t in self.live():
             await self.sequential(t, self.a.warmup, False)
@@ -518,6 +552,7 @@ class Bench:
             for t in self.targets:
                 if t.proc is not None and t.proc.alive():
                     self.after_rss[t.name] = rss_mb(t.proc.pid)
+            await self.litellm_warm()
             el = time.perf_counter() - self.t0
             self.foreign = ((system_busy() - self.sys0) - (cpu_seconds(os.getpid()) - self.own0)) / el
             self.load1 = open("/proc/loadavg").read().split()[0]
@@ -571,6 +606,7 @@ class Row:
     rps: float = float("nan")
     rss_idle: float = float("nan")
     rss_after: float = float("nan")
+    rss_warm: float = float("nan")
     startup: float = float("nan")
     note: str = ""
 
@@ -583,6 +619,7 @@ def compute(b: Bench) -> list[Row]:
         r = Row(t.name, t.label)
         r.rss_idle = b.idle_rss.get(t.name, float("nan"))
         r.rss_after = b.after_rss.get(t.name, float("nan"))
+        r.rss_warm = b.warm_rss.get(t.name, float("nan"))
         r.startup = b.startup.get(t.name, float("nan"))
         if t.unavailable and not s.lat:
             r.note = t.unavailable
@@ -616,11 +653,11 @@ def table(rows: list[Row]) -> str:
     d = rows[0]
     hdr = ("| target | non-stream p50 ms: +added (abs) | p99 ms: +added (abs) | stream TTFB ms | "
            "stream first token ms | stream last byte ms | CPU ms/req | CPU ms/stream | req/s @16 (× direct) "
-           "| RSS idle MB | RSS after MB | startup s |")
-    out = [hdr, "|" + "|".join(["---"] * 12) + "|"]
+           "| RSS idle MB | RSS after load MB | RSS LiteLLM route warm MB | startup s |")
+    out = [hdr, "|" + "|".join(["---"] * 13) + "|"]
     for r in rows:
         if r.p50 != r.p50:
-            out.append(f"| {r.label} | _{md_cell(r.note)}_ | " + " | ".join(["—"] * 10) + " |")
+            out.append(f"| {r.label} | _{md_cell(r.note)}_ | " + " | ".join(["—"] * 11) + " |")
             continue
 
         def cell(add, absv):
@@ -632,7 +669,8 @@ def table(rows: list[Row]) -> str:
         out.append(f"| {r.label} | {cell(r.add50, r.p50)} | {cell(r.add99, r.p99)} | "
                    f"{cell(r.add_ttfb, r.ttfb)} | {cell(r.add_ttft, r.ttft)} | {cell(r.add_ttlb, r.ttlb)} | "
                    f"{fmt(r.cpu_req, 3 if r.cpu_req < 0.1 else 2)} | {fmt(r.cpu_stream, 3 if r.cpu_stream < 0.1 else 2)} | {rps} | {fmt(r.rss_idle, 0)} | "
-                   f"{fmt(r.rss_after, 0)} | {fmt(r.startup)} |")
+                   f"{fmt(r.rss_after, 0)} | {fmt(r.rss_warm, 0) if r.rss_warm == r.rss_warm else '— (none)'} | "
+                   f"{fmt(r.startup)} |")
     notes = [f"- {r.label}: {md_cell(r.note)}" for r in rows if r.note and r.p50 == r.p50]
     return "\n".join(out) + ("\n\n" + "\n".join(notes) if notes else "")
 
@@ -723,11 +761,9 @@ def report(b: Bench, cmd: str, elapsed: float) -> str:
     rows = compute(b)
     a = b.a
     txt = [
-        "# Benchmarks: gateway overhead",
+        "## Gateway overhead and peers",
         "",
-        "Generated by `bench/run.py` — do not edit by hand; re-run to refresh.",
-        "",
-        f"Command: `{cmd}` ({elapsed:.0f} s wall).",
+        f"Generated by `bench/run.py` — command `{cmd}` ({elapsed:.0f} s wall).",
         "",
         "Every target fronts the same fake OpenAI-compatible backend (`bench/fake_backend.py`, raw "
         "asyncio, pre-rendered responses) and gets the same Claude Code-shaped request "
@@ -741,7 +777,11 @@ def report(b: Bench, cmd: str, elapsed: float) -> str:
         "*+added* = target − direct in the same round (median over rounds; p99 pooled). "
         "TTFB = response headers received; first token = first text delta; last byte = end of the "
         "100-chunk stream. CPU = utime+stime of the gateway's process tree (/proc) per request; for "
-        "*direct* it is the fake backend's own CPU. RSS = VmRSS of the process tree. Startup = spawn "
+        "*direct* it is the fake backend's own CPU. RSS = VmRSS of the process tree: idle (after start-up "
+        "and turnroute's background LiteLLM import), after the load, and after "
+        f"{a.warm_requests} more requests (half streaming) over the target's LiteLLM route (turnroute: "
+        "`x-turnroute-route: lmstudio` on both instances; LiteLLM proxy: its only route; the others have "
+        "none). Startup = spawn "
         "to first 200 from `POST /v1/messages`. The load generator (raw HTTP/1.1 keep-alive client on "
         f"{a.loop}, pre-serialised requests) runs on the same 2 cores as everything else.",
         "",
@@ -749,15 +789,15 @@ def report(b: Bench, cmd: str, elapsed: float) -> str:
         "",
         verdict(rows),
         "",
-        "## Ratios between gateways",
+        "### Ratios between gateways",
         "",
         ratio_tables(rows) or "_fewer than two gateways measured_",
         "",
-        "## Versions and machine",
+        "### Versions and machine",
         "",
         *versions(b),
         "",
-        "## Configuration of each target",
+        "### Configuration of each target",
         "",
         "- turnroute: `turnroute serve --config CFG --port P`, two instances (one per route, "
         "`default: {route: mlx|lmstudio}` plus header `x-turnroute-route`), `rules: []`, request "
@@ -775,10 +815,11 @@ def report(b: Bench, cmd: str, elapsed: float) -> str:
         "- Between a target's phases the other targets sit idle (LiteLLM proxy keeps a few background "
         "tasks); every process stays up for the whole run so rounds can alternate.",
         "",
-        "## Peer install notes",
+        "### Peer install notes",
         "",
-        "- claude-code-router: `npm install --prefix .cache/bench/ccr @musistudio/claude-code-router` "
-        "works as is; `ccr start` stays in the foreground and serves `/v1/messages` on `PORT`.",
+        "- claude-code-router: `npm install --prefix .cache/bench/ccr @musistudio/claude-code-router@latest`, "
+        f"then `@{peers.CCR_FALLBACK}` if that fails: {peers.ccr_install_note() or 'no install record'}. "
+        "`ccr start` stays in the foreground and serves `/v1/messages` on `PORT`.",
         "- LiteLLM proxy: `pip install 'litellm[proxy]==<version>'` fails here because the `proxy` extra "
         "pins a `litellm-proxy==<version>` wheel the index does not carry (and "
         "`litellm-proxy-extras`/`litellm-enterprise` versions newer than the index has). The proxy "
@@ -803,6 +844,8 @@ def main() -> int:
     ap.add_argument("--conc-max", type=int, default=50000, help="cap on requests per concurrent phase")
     ap.add_argument("--streams", type=int, help="streaming requests per round")
     ap.add_argument("--warmup", type=int)
+    ap.add_argument("--warm-requests", type=int, default=40,
+                    help="requests (half streaming) over each target's LiteLLM route before 'RSS LiteLLM warm'")
     ap.add_argument("--phase-timeout", type=float, default=90.0)
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--settle", type=float, default=5.0,
@@ -843,8 +886,7 @@ def main() -> int:
     print()
     print(doc)
     if (a.write or not q) and not a.no_write:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(doc)
+        docsections.write(a.out, "overhead", doc)
         print(f"\nwrote {a.out}")
     return 0
 
