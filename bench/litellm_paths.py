@@ -38,10 +38,10 @@ import peers  # noqa: E402
 import request as rq  # noqa: E402
 from run import free_port, rss_mb  # noqa: E402
 
-from gateway.backends import LiteLLMBackend, OpenAIHTTPBackend  # noqa: E402
-from gateway.backends.base import BackendConfig, Supports  # noqa: E402
-from gateway.backends.litellm_backend import load_litellm  # noqa: E402
-from gateway.protocol.sse import SSEDecoder  # noqa: E402
+from turnroute.gateway.backends import LiteLLMBackend, OpenAIHTTPBackend  # noqa: E402
+from turnroute.gateway.backends.base import BackendConfig, Supports  # noqa: E402
+from turnroute.gateway.backends.litellm_backend import load_litellm  # noqa: E402
+from turnroute.gateway.protocol.sse import SSEDecoder  # noqa: E402
 
 Path_ = Callable[[str, dict[str, Any]], AsyncIterator[dict[str, Any]]]
 

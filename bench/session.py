@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -199,9 +200,9 @@ def _rules(reqs: list[Req]) -> str:
 def report(results: list[ModeResult], a, cmd: str, load: tuple[str, str]) -> str:
     by = {r.name: r for r in results}
     names = [r.name for r in results]
-    head = "| # | turn | requests | " + " | ".join(f"{n}: first token s / turn s" for n in names) + " | rules hit (hybrid) |"
-    lines = [head, "|" + "|".join(["---"] * (len(names) + 4)) + "|"]
     ref = by.get("hybrid") or results[0]
+    head = "| # | turn | requests | " + " | ".join(f"{n}: first token s / turn s" for n in names) + f" | rules hit ({ref.name}) |"
+    lines = [head, "|" + "|".join(["---"] * (len(names) + 4)) + "|"]
     for i, t in enumerate(ss.TURNS):
         cells = []
         for r in results:
@@ -275,6 +276,7 @@ def main() -> int:
         ap.error(f"unknown modes {unknown}; choose from {list(MODES)}")
     cmd = "python bench/session.py" + "".join(f" {x}" for x in sys.argv[1:])
     load0 = open("/proc/loadavg").read().split()[0]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so every server started is stopped
     results = asyncio.run(main_async(a))
     text = report(results, a, cmd, (load0, open("/proc/loadavg").read().split()[0]))
     print(text)

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway.protocol.sse import SSEDecoder
+from turnroute.gateway.protocol.sse import SSEDecoder
 from session_script import Call, turn_of
 
 
