@@ -120,10 +120,10 @@ class LiteLLMBackend(OpenAIHTTPBackend):
     def __init__(self, config: BackendConfig, *, api_key: str | None = None):
         super().__init__(config)           # no bearer here: LiteLLM's provider config sets auth
         self._api_key = api_key or "lm-studio"   # LM Studio ignores it; LiteLLM wants one
-        self._routes: dict[tuple[str, bool], Route] = {}
+        self._routes: dict[tuple[str, str, bool], Route] = {}
 
     def _route(self, litellm: Any, base: str, stream: bool) -> Route:
-        key = (base, stream)
+        key = (self.config.model, base, stream)    # `model: auto` may swap config.model at run time
         if key not in self._routes:
             from litellm.llms.openai.chat.gpt_transformation import OpenAIGPTConfig
 
