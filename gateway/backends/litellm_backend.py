@@ -110,11 +110,11 @@ class LiteLLMBackend(OpenAIHTTPBackend):
     """LiteLLM decides provider, URL, auth headers and body; the gateway's pooled aiohttp sends it.
 
     `litellm.acompletion(stream=True)` wraps every chunk in LiteLLM's stream wrapper and the openai
-    SDK's models: ~0.31 ms of CPU per chunk (bench/litellm_paths.py), ~80x the direct route and
-    more than the rest of the gateway; its unwrapped SDK stream still costs ~0.09 ms. For providers
-    on the OpenAI wire format (lm_studio, hosted_vllm, openai…) the request LiteLLM would send is
-    built with its own provider config and the server's own SSE is parsed like the direct route
-    (~0.004 ms per chunk); any other provider goes through `litellm.acompletion` as before.
+    SDK's models: ~0.3 ms of CPU per chunk (bench/litellm_paths.py), more than the rest of the
+    gateway; its unwrapped SDK stream still costs ~0.1 ms. For providers on the OpenAI wire format
+    (lm_studio, hosted_vllm, openai…) the request LiteLLM would send is built with its own provider
+    config and the server's own SSE is parsed like the direct route (~0.005 ms per chunk); any
+    other provider (ollama_chat…) goes through `litellm.acompletion` as before.
     """
 
     def __init__(self, config: BackendConfig, *, api_key: str | None = None):
