@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -135,9 +136,7 @@ async def cpu_per_stream(path: Path_, base: str, bodies: list[dict], n: int, chu
     return (time.process_time() - c0) / n * 1000
 
 
-async def main_async(a) -> list[tuple[str, float, float]]:
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"litellm-paths-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=True)
+async def main_async(a, tmp: Path) -> list[tuple[str, float, float]]:
     ports = {1: free_port(), 100: free_port()}
     fakes = [peers.spawn(f"fake{n}", [sys.executable, str(peers.REPO / "bench" / "fake_backend.py"),
                                       "--port", str(p), "--chunks", str(n)], tmp) for n, p in ports.items()]
@@ -177,7 +176,8 @@ def main() -> int:
     a.paths = [p for p in a.paths.split(",") if p]
     load0 = open("/proc/loadavg").read().split()[0]
     print(f"load average at start: {load0} on {os.cpu_count()} CPUs")
-    rows = asyncio.run(main_async(a))
+    with tempfile.TemporaryDirectory(prefix="litellm-paths-") as tmp:
+        rows = asyncio.run(main_async(a, Path(tmp)))
     cmd = "python bench/litellm_paths.py" + "".join(f" {x}" for x in sys.argv[1:])
     text = "\n".join([
         "## The LiteLLM route's cost per request and per chunk", "",
