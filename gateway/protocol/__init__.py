@@ -8,7 +8,8 @@ from .content import BILLING_PREFIX, RequestView, json_schema_of, parse_billing_
 from .request import IMAGE_PLACEHOLDER, TranslateOptions, system_text, to_openai, translate_messages
 from .response import AssembleError, assemble, openai_response_to_chunk
 from .sse import DONE, SSEDecoder, encode_event
-from .stream import THINKING_SIGNATURE, StreamConverter, coerce_json_text, error_event
+from .schemacheck import coerce_json_text
+from .stream import THINKING_SIGNATURE, StreamConverter, error_event
 from .toolargs import REPAIRED_NOTE, parse_tool_args
 from .validate import InvalidRequest, validate_count_tokens_request, validate_messages_request
 

@@ -2,20 +2,25 @@
 
 Why: a local model without constrained decoding (mlx_lm.server) answers a schema request with
 prose, or with JSON of another shape. Claude Code's title request is coerced into shape
-(`stream.coerce_json_text`); any other schema request (`llm --schema`, the SDK's structured
+(`coerce_json_text`); any other schema request (`llm --schema`, the SDK's structured
 outputs) must get JSON that matches, or an error that says it did not — never prose passed off
 as JSON. Pure: text and schema in, verdict out; `jsonschema` is imported on first use.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-__all__ = ["SchemaProblem", "check_schema", "check_answer", "unwrap_answer"]
+__all__ = ["SchemaProblem", "check_schema", "check_answer", "unwrap_answer", "coerce_json_text"]
+
+TITLE_FALLBACK = "Untitled session"
+TITLE_MAX_CHARS = 80
+_DECODER = json.JSONDecoder()
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S)
@@ -75,3 +80,54 @@ def check_answer(text: str, schema: dict) -> tuple[str, str | None]:
         return t, None
     where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return t, f"the answer does not match the schema at {where}: {error.message}"
+
+
+def _single_string_key(schema: dict | None) -> str | None:
+    """The one string property the schema asks for (e.g. "title"), if there is exactly one."""
+    if not isinstance(schema, dict):
+        return None
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not props:
+        return None
+    required = [r for r in schema.get("required") or () if r in props]
+    names = required if len(required) == 1 else list(props)
+    if len(names) != 1:
+        return None
+    prop = props[names[0]]
+    return names[0] if isinstance(prop, dict) and prop.get("type") == "string" else None
+
+
+def coerce_json_text(text: str, schema: dict | None) -> str:
+    """Make sure a json_schema answer is JSON the client can parse (title generation).
+
+    Keeps a JSON object as sent; else the first embedded ``{...}`` that parses; else, for a
+    one-string-field schema, wraps the first line of the text as that field.
+    """
+    t = unwrap_answer(text)
+    try:
+        if isinstance(orjson.loads(t), dict):
+            return t
+    except orjson.JSONDecodeError:
+        pass
+    start = t.find("{")
+    for _ in range(20):
+        if start < 0:
+            break
+        try:
+            obj, end = _DECODER.raw_decode(t, start)
+        except ValueError:
+            pass
+        else:
+            if isinstance(obj, dict):
+                return t[start:end]
+        start = t.find("{", start + 1)
+    key = _single_string_key(schema)
+    if key is None:
+        return t or "{}"
+    line = next((ln.strip() for ln in t.splitlines() if ln.strip()), "")
+    line = re.sub(rf"^(?:[#*>`\"'\s]+)?(?:{re.escape(key)}\s*[:\-]\s*)?", "", line, flags=re.I)
+    line = line.strip(" \t*`\"'#")
+    if len(line) > TITLE_MAX_CHARS:
+        cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
+        line = cut if len(cut) > TITLE_MAX_CHARS // 2 else line[:TITLE_MAX_CHARS]
+    return orjson.dumps({key: line or TITLE_FALLBACK}).decode()

@@ -13,42 +13,26 @@ A pure state machine: the caller feeds chunks and writes out the returned
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
-from .schemacheck import check_answer, unwrap_answer
+from .schemacheck import check_answer, coerce_json_text
 from .toolargs import parse_tool_args
+from .toolcalls import ToolCallAssembler
 
 Event = tuple[str, dict]
 
 # Claude Code keeps thinking blocks in history and sends them back; it never verifies the
 # signature, but it must be a non-empty string. The request side drops thinking blocks.
 THINKING_SIGNATURE = "turnroute-local-reasoning"
-TITLE_FALLBACK = "Untitled session"
-TITLE_MAX_CHARS = 80
 
 _STOP_REASONS = {"length": "max_tokens", "content_filter": "refusal"}
-_DECODER = json.JSONDecoder()
 
 
 def _new_message_id() -> str:
     return "msg_01" + secrets.token_hex(11)
-
-
-@dataclass
-class _Call:
-    """One upstream tool call being assembled from fragments."""
-
-    upstream_id: str | None
-    name: str = ""
-    parts: list[str] = field(default_factory=list)
-    emitted: bool = False
 
 
 class StreamConverter:
@@ -86,9 +70,7 @@ class StreamConverter:
         self.notes: list[str] = []         # tool-argument repairs/failures, for the log
         self._index = 0
         self._open: str | None = None      # "text" | "thinking" | None
-        self._calls: list[_Call] = []
-        self._by_index: dict[Any, _Call] = {}
-        self._by_id: dict[str, _Call] = {}
+        self._calls = ToolCallAssembler()
         self._json_parts: list[str] = []
         self._json_done = False
         self._out_chars = 0
@@ -220,61 +202,13 @@ class StreamConverter:
             self._stop(events)
 
     # ------------------------------------------------------------------ tool calls
-    def _call_for(self, frag: dict, pos: int, count: int) -> _Call:
-        """Key by index; else by id; else by order: some servers omit `index` or send `id: null` later."""
-        index = frag.get("index")
-        cid = frag.get("id") or None
-        if index is not None:
-            call = self._by_index.get(index)
-            # Some servers reuse index 0 for every call: a new id means a new call.
-            if call is not None and not (cid and call.upstream_id and cid != call.upstream_id):
-                if cid and not call.upstream_id:
-                    call.upstream_id = cid
-                return call
-            call = self._new_call(cid)
-            self._by_index[index] = call
-            return call
-        if cid:
-            return self._by_id.get(cid) or self._new_call(cid)
-        pending = [c for c in self._calls if not c.emitted]
-        if count == 1 and pending:
-            return pending[-1]
-        if pos < len(pending):
-            return pending[pos]
-        return self._new_call(None)
-
-    def _new_call(self, cid: str | None) -> _Call:
-        call = _Call(upstream_id=cid)
-        self._calls.append(call)
-        if cid:
-            self._by_id[cid] = call
-        return call
-
     def _tool_fragments(self, fragments: list) -> None:
-        count = len(fragments)
-        for pos, frag in enumerate(fragments):
-            if not isinstance(frag, dict):
-                continue
-            call = self._call_for(frag, pos, count)
-            if call.emitted:
-                continue  # a fragment after its block was written: cannot be amended
-            fn = frag.get("function") or {}
-            name = fn.get("name")
-            if name and not call.name:
-                call.name = name
-            args = fn.get("arguments")
-            if args:
-                if not isinstance(args, str):  # some servers send the object itself
-                    args = orjson.dumps(args).decode()
-                call.parts.append(args)
-                self._out_chars += len(args)
-                self._out_deltas += 1
+        chars, deltas = self._calls.feed(fragments)
+        self._out_chars += chars
+        self._out_deltas += deltas
 
     def _flush_calls(self, events: list[Event]) -> None:
-        for call in self._calls:
-            if call.emitted:
-                continue
-            call.emitted = True
+        for call in self._calls.take_pending():
             raw = "".join(call.parts)
             if not call.name:
                 if raw.strip():
@@ -300,7 +234,7 @@ class StreamConverter:
             raw = "".join(self._json_parts)
             if not self.strict_schema:
                 self._emit_text_block(coerce_json_text(raw, self.json_schema), events)
-            elif self._calls:      # a tool turn: the structured answer comes after the tools ran
+            elif self._calls.any:      # a tool turn: the structured answer comes after the tools ran
                 self._emit_text_block(raw.strip(), events)
             else:
                 text, self.schema_problem = check_answer(raw, self.json_schema)
@@ -334,57 +268,6 @@ class StreamConverter:
             if cached is not None:
                 out["cache_read_input_tokens"] = cached
         return out
-
-
-def _single_string_key(schema: dict | None) -> str | None:
-    """The one string property the schema asks for (e.g. "title"), if there is exactly one."""
-    if not isinstance(schema, dict):
-        return None
-    props = schema.get("properties")
-    if not isinstance(props, dict) or not props:
-        return None
-    required = [r for r in schema.get("required") or () if r in props]
-    names = required if len(required) == 1 else list(props)
-    if len(names) != 1:
-        return None
-    prop = props[names[0]]
-    return names[0] if isinstance(prop, dict) and prop.get("type") == "string" else None
-
-
-def coerce_json_text(text: str, schema: dict | None) -> str:
-    """Make sure a json_schema answer is JSON the client can parse (title generation).
-
-    Keeps a JSON object as sent; else the first embedded ``{...}`` that parses; else, for a
-    one-string-field schema, wraps the first line of the text as that field.
-    """
-    t = unwrap_answer(text)
-    try:
-        if isinstance(orjson.loads(t), dict):
-            return t
-    except orjson.JSONDecodeError:
-        pass
-    start = t.find("{")
-    for _ in range(20):
-        if start < 0:
-            break
-        try:
-            obj, end = _DECODER.raw_decode(t, start)
-        except ValueError:
-            pass
-        else:
-            if isinstance(obj, dict):
-                return t[start:end]
-        start = t.find("{", start + 1)
-    key = _single_string_key(schema)
-    if key is None:
-        return t or "{}"
-    line = next((ln.strip() for ln in t.splitlines() if ln.strip()), "")
-    line = re.sub(rf"^(?:[#*>`\"'\s]+)?(?:{re.escape(key)}\s*[:\-]\s*)?", "", line, flags=re.I)
-    line = line.strip(" \t*`\"'#")
-    if len(line) > TITLE_MAX_CHARS:
-        cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
-        line = cut if len(cut) > TITLE_MAX_CHARS // 2 else line[:TITLE_MAX_CHARS]
-    return orjson.dumps({key: line or TITLE_FALLBACK}).decode()
 
 
 def error_event(envelope: dict) -> Event:
