@@ -1,30 +1,26 @@
 """Anthropic Messages request → OpenAI Chat Completions request.
 
 The rendered prompt must be byte-stable turn to turn so mlx_lm.server's prefix cache hits
-(a changed token costs every token after it): text-only content is always a plain string, joins are always ``"\\n\\n"``,
-``cache_control`` and the per-session billing-header block are dropped, and tool history is
-rendered deterministically. Request N's messages are then an exact prefix of request N+1's.
-
-System prompt and tools are byte-identical across a session's turns, so their translations are
-memoised (bounded LRU keyed on their JSON bytes). Cached objects are shared between requests:
-callers must not mutate ``out["tools"]`` entries.
+(a changed token costs every token after it): text-only content is always a plain string,
+joins are always ``"\\n\\n"``, ``cache_control`` and the per-session billing-header block are
+dropped, and tool history is rendered deterministically. Request N's messages are then an exact prefix of request N+1's.
+The system prompt and tools are translated once per distinct value (`prefix.py`): callers must
+not mutate ``out["tools"]`` entries, which are shared between requests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import orjson
 
-from .content import BILLING_PREFIX, RequestView, joined_text, json_schema_of
+from .content import RequestView, joined_text, json_schema_of
+from .prefix import system_text, translate_tools
 from .jsonfast import dumps
 
 IMAGE_PLACEHOLDER = "[image omitted: this backend does not accept images]"
 DOCUMENT_PLACEHOLDER = "[document omitted: this backend does not accept documents]"
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
-_CACHE_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -38,60 +34,6 @@ class TranslateOptions:
     parallel_tool_calls: bool = True
     strip_tools: bool = False      # decision: drop tools, render tool history as text
     stream: bool = True
-
-
-# ---------------------------------------------------------------------------- system
-@lru_cache(maxsize=_CACHE_SIZE)
-def _system_from_str(system: str) -> str:
-    if system.startswith(BILLING_PREFIX):
-        system = system.split("\n", 1)[1] if "\n" in system else ""
-    return system
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _system_from_json(raw: bytes) -> str:
-    texts = []
-    for block in orjson.loads(raw):
-        if isinstance(block, dict) and block.get("type", "text") == "text":
-            text = block.get("text")
-            if isinstance(text, str) and text and not text.startswith(BILLING_PREFIX):
-                texts.append(text)
-    return "\n\n".join(texts)
-
-
-def system_text(view: RequestView) -> str:
-    """The leading system message text: text blocks joined, billing header dropped."""
-    system = view.body.get("system")
-    if not system:
-        return ""
-    if isinstance(system, str):
-        return _system_from_str(system)
-    return _system_from_json(view.system_bytes)
-
-
-# ---------------------------------------------------------------------------- tools
-@lru_cache(maxsize=_CACHE_SIZE)
-def _tools_from_json(raw: bytes, only: str | None) -> tuple[dict, ...]:
-    out = []
-    for tool in orjson.loads(raw):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            continue
-        if tool.get("type") not in (None, "custom"):
-            continue  # server tools (web_search_…) have no local implementation
-        if only is not None and tool["name"] != only:
-            continue
-        schema = tool.get("input_schema")
-        params = dict(schema) if isinstance(schema, dict) else {"type": "object"}
-        params.setdefault("type", "object")
-        params.setdefault("properties", {})  # LM Studio rejects schemas without it
-        fn: dict[str, Any] = {"name": tool["name"]}
-        if isinstance(tool.get("description"), str):
-            fn["description"] = tool["description"]
-        fn["parameters"] = params
-        out.append({"type": "function", "function": fn})
-    if only is not None and not out:  # named tool missing: offer them all rather than none
-        return _tools_from_json(raw, None)
-    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- content
@@ -285,7 +227,7 @@ def to_openai(request: RequestView | dict, opts: TranslateOptions) -> dict:
         choice = body.get("tool_choice") or {}
         ctype = choice.get("type")
         only = choice.get("name") if ctype == "tool" else None
-        translated = list(_tools_from_json(view.tools_bytes, only))
+        translated = translate_tools(view, only)
         if translated:
             out["tools"] = translated
             if ctype in _TOOL_CHOICE:
