@@ -3,8 +3,8 @@
 The rendered prompt must be byte-stable turn to turn so mlx_lm.server's prefix cache hits
 (a changed token costs every token after it): text-only content is always a plain string,
 joins are always ``"\\n\\n"``, ``cache_control`` and the per-session billing-header block are
-dropped, and tool history is rendered deterministically. Request N's messages are then an exact prefix of request N+1's.
-The system prompt and tools are translated once per distinct value (`prefix.py`): callers must
+dropped, and tool history is rendered deterministically. Request N's messages are then an exact
+prefix of request N+1's. The system prompt and tools are translated once per distinct value (`prefix.py`): callers must
 not mutate ``out["tools"]`` entries, which are shared between requests.
 """
 
