@@ -312,7 +312,7 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
         intent = None       # the summary instruction is the client's text, not the user's request
     extra: dict = {}
     if turn is TurnKind.PROMPT and prompt:
-        v = assess(prompt, messages, last, sets=needs)
+        v = assess(run[0] or prompt, messages, last, sets=needs)   # the newest message: what was asked
         extra = {"needs": v.verdict, "needs_why": v.evidence(), "seen_refs": v.seen,
                  "unseen_refs": v.unseen, "pasted": v.pasted, "language": v.language}
     f = Features(

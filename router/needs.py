@@ -25,9 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from turnroute.router.context import (PROJECT_SCOPE, Refs, conversation_text, language, mask, pasted, references,
+from turnroute.router.context import (PROJECT_SCOPE, Phrases, Refs, conversation_text, language, mask, pasted, references,
                             strip_code)
-from turnroute.router.intents import _entry_regex
 from turnroute.router.needs_model import ACTS, Model, load_model
 
 __all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "classifier_text", "CHANGE_FLOOR"]
@@ -48,15 +47,6 @@ DEFAULT_CHANGE: tuple[str, ...] = (
 DEFAULT_SEARCH: tuple[str, ...] = ()
 DEFAULT_ASK: tuple[str, ...] = ()
 DEFAULT_GENERAL: tuple[str, ...] = ()
-_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-
-
-def _compile(entries: Sequence[str]) -> re.Pattern[str] | None:
-    """Whole-word phrases (CJK ones as plain substrings: there are no spaces to bound them)."""
-    parts = [re.escape(e) if _CJK.search(e) else _entry_regex(e) for e in entries]
-    return re.compile("|".join(parts), re.I) if parts else None
-
-
 @dataclass(frozen=True)
 class NeedsSets:
     """The YAML's `needs:` word lists (overrides of the classifier) and project-scope phrases."""
@@ -72,17 +62,16 @@ class NeedsSets:
     def __post_init__(self) -> None:
         for k in ("change", "search", "ask", "general", "scope"):
             object.__setattr__(self, k, tuple(getattr(self, k)))
-        object.__setattr__(self, "_res", tuple((a, _compile(getattr(self, a))) for a in ACTS))
-        object.__setattr__(self, "_scope", re.compile("|".join(
-            re.escape(p) for p in sorted(self.scope, key=len, reverse=True)), re.I) if self.scope else None)
+        object.__setattr__(self, "_res", tuple((a, Phrases(getattr(self, a))) for a in ACTS if getattr(self, a)))
+        object.__setattr__(self, "_scope", Phrases(self.scope))
 
     def word(self, text: str) -> tuple[str, str] | None:
         """(act, matched words) from the override lists, if any matches."""
-        for act, rx in self._res:
-            if rx is not None:
-                m = rx.search(text)
-                if m:
-                    return act, m.group(0)
+        low = text.lower()
+        for act, phrases in self._res:
+            hit = phrases.search(text, low)
+            if hit:
+                return act, hit
         return None
 
     def model(self) -> Model:
@@ -124,11 +113,23 @@ def classifier_text(prompt: str, refs: Refs) -> str:
     return mask(text if text.strip() else prompt, refs)
 
 
+# Where one request ends and the next may begin: "explain why it fails and fix it".
+_CLAUSE = re.compile(r"[.!?;\n。！？；]+\s*|,?\s+\b(?:and(?: then)?|then|also|y(?: luego)?|luego|et(?: puis)?|puis|"
+                     r"und(?: dann)?|dann|e(?: depois)?|depois)\s+|然后|并且|再|それから|そして")
+
+
 def _act(text: str, sets: NeedsSets) -> tuple[str, str, dict[str, float] | None]:
     hit = sets.word(text)
     if hit is not None:
         return hit[0], f"words {hit[1]!r}", None
-    act, p, probs = sets.model().predict(text)
+    model = sets.model()
+    clauses = [c for c in _CLAUSE.split(text) if c and len(c.strip()) > 2 and ":" not in c]   # no log lines
+    if len(clauses) > 1:                     # any clause that asks for a change makes it one
+        for c in clauses[1:4]:
+            act, p, probs = model.predict(c)
+            if act == "change" and p >= 0.5:
+                return act, f"classifier {p:.2f} on {c.strip()[:40]!r}", probs
+    act, p, probs = model.predict(text)
     if act in ("ask", "general") and (probs.get("change", 0.0) >= CHANGE_FLOOR or p < ASK_FLOOR):
         return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})", probs
     return act, f"classifier {p:.2f}", probs

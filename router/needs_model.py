@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 
 __all__ = ["ACTS", "Model", "ngrams", "load_model", "from_doc"]
 
@@ -56,18 +57,18 @@ def ngrams(text: str) -> set[str]:
 class Model:
     classes: tuple[str, ...]
     bias: tuple[float, ...]
-    vocab: dict
+    vocab: dict                  # n-gram → weights per class (what the trainer produces)
+    _cols: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # one sparse dict per class: the scoring loop then runs in C (map + sum)
+        cols = tuple({g: w[i] for g, w in self.vocab.items() if w[i]} for i in range(len(self.classes)))
+        object.__setattr__(self, "_cols", cols)
 
     def scores(self, text: str) -> dict[str, float]:
         """Class probabilities (softmax over the linear scores)."""
-        z = list(self.bias)
-        k = len(z)
-        vocab = self.vocab
-        for g in ngrams(text):
-            w = vocab.get(g)
-            if w is not None:
-                for i in range(k):
-                    z[i] += w[i]
+        grams = ngrams(text)
+        z = [b + sum(map(col.get, grams, repeat(0.0))) for b, col in zip(self.bias, self._cols)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
         s = sum(e)
@@ -77,7 +78,6 @@ class Model:
         p = self.scores(text)
         best = max(p, key=p.__getitem__)
         return best, p[best], p
-
 
 
 def from_doc(doc: dict) -> Model:
