@@ -8,7 +8,7 @@ no tokenizer, no network and no download. It runs only where structure leaves th
 The weights (`router/needs_weights.py`, a generated module: importing it is the whole load, no
 file I/O here) are written by `tests/eval/train_needs.py` from the training split of the labelled
 corpus and its phrase list; the held-out split is never shown to it.
-Format: DATA = a JSON string {"classes", "scale", "bias", "vocab": {ngram: [w per class]}}.
+Format: DATA = a JSON string {"classes", "scale", "bias", "cols": [{ngram: weight} per class]}.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 
@@ -55,20 +55,21 @@ def ngrams(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Model:
+    """A linear model: one sparse column of weights per class, in units of 1/`scale`.
+
+    Shipped weights are integers (scale 100) kept exactly as json.loads returns them, so loading
+    is one parse with no per-entry work; scoring is one C-level map+sum per class.
+    """
+
     classes: tuple[str, ...]
     bias: tuple[float, ...]
-    vocab: dict                  # n-gram → weights per class (what the trainer produces)
-    _cols: tuple = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # one sparse dict per class: the scoring loop then runs in C (map + sum)
-        cols = tuple({g: w[i] for g, w in self.vocab.items() if w[i]} for i in range(len(self.classes)))
-        object.__setattr__(self, "_cols", cols)
+    cols: tuple[dict, ...]        # per class: n-gram → weight
+    scale: float = 1.0
 
     def scores(self, text: str) -> dict[str, float]:
         """Class probabilities (softmax over the linear scores)."""
         grams = ngrams(text)
-        z = [b + sum(map(col.get, grams, repeat(0.0))) for b, col in zip(self.bias, self._cols)]
+        z = [(b + sum(map(col.get, grams, repeat(0)))) / self.scale for b, col in zip(self.bias, self.cols)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
         s = sum(e)
@@ -81,10 +82,8 @@ class Model:
 
 
 def from_doc(doc: dict) -> Model:
-    """Model from the weights document (integers × `scale`, see tests/eval/train_needs.py)."""
-    scale = float(doc.get("scale") or 1)
-    return Model(tuple(doc["classes"]), tuple(b / scale for b in doc["bias"]),
-                 {g: tuple(x / scale for x in w) for g, w in doc["vocab"].items()})
+    """Model from the weights document written by tests/eval/train_needs.py."""
+    return Model(tuple(doc["classes"]), tuple(doc["bias"]), tuple(doc["cols"]), float(doc["scale"]))
 
 
 @lru_cache(maxsize=1)

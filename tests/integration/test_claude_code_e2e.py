@@ -76,7 +76,7 @@ def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace,
                                               cwd=cwd, home=home, timeout=300)
             assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
             question = [r for r in gw.wait_records(1) if r["turn"] == "prompt"]
-            assert question and all(r["route"] == "mlx" and r["rule"] == "analysis-prompt"
+            assert question and all(r["route"] == "mlx" and r["rule"] == "from-context"
                                     and r["tools_stripped"] for r in question), question
             assert not lms.requests or all(not (r.body or {}).get("tools") for r in lms.requests)
 
@@ -89,6 +89,32 @@ def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace,
             edit = [r for r in gw.records()[before:] if r["turn"] in ("prompt", "tool_result")]
             assert edit and all(r["route"] == "lmstudio" for r in edit), edit
             assert {r["turn"] for r in edit} == {"prompt", "tool_result"}
+
+
+def test_unread_file_goes_to_the_tool_backend_and_the_follow_up_to_mlx(claude_code, workspace, tmp_path, mlx_server):
+    """On a fresh session a question about notes.txt needs the workspace (the tool backend reads
+    it); once it was read, a follow-up about it is answered by MLX from the conversation."""
+    cwd, home = workspace
+    with FakeOpenAI(default=tool_loop_agent) as lms:
+        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
+                                                    max_output_tokens=8),
+                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                             log_path=tmp_path / "requests.jsonl")
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, result = run_claude(claude_code, gw.base, "What is the code word in notes.txt?",
+                                              cwd=cwd, home=home, timeout=240)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            assert CODE_WORD in result["result"]                  # the tool backend really read the file
+            first = [r for r in gw.wait_records(2) if r["turn"] == "prompt"]
+            assert [(r["route"], r["rule"]) for r in first] == [("lmstudio", "needs-tools")], gw.records()
+
+            before = len(gw.records())
+            rc, out, err, _ = run_claude(claude_code, gw.base, "Why does notes.txt mention a code word?",
+                                         cwd=cwd, home=home, args=("-c",), timeout=300)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            follow = [r for r in gw.wait_records(before + 1)[before:] if r["turn"] == "prompt"]
+            assert [(r["route"], r["rule"], r["tools_stripped"]) for r in follow] == [
+                ("mlx", "from-context", True)], gw.records()[before:]
 
 
 def test_context_command_is_answered_locally(claude_code, workspace, tmp_path):
