@@ -27,6 +27,14 @@ def tool_loop_agent(req: Received) -> Reply:
     return Reply(text=f"The code word is {word}.")
 
 
+def real_mlx_and_fake_lmstudio(mlx_server, lms: FakeOpenAI, tmp_path) -> dict:
+    """The shipped rules over the real mlx_lm.server (8 output tokens) and a scripted LM Studio."""
+    return gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
+                                                 max_output_tokens=8),
+                           "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                          log_path=tmp_path / "requests.jsonl")
+
+
 @pytest.fixture
 def workspace(tmp_path):
     cwd = tmp_path / "project"
@@ -67,10 +75,7 @@ def test_real_tool_loop_through_the_gateway(claude_code, workspace, tmp_path):
 def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace, tmp_path, mlx_server):
     cwd, home = workspace
     with FakeOpenAI(default=tool_loop_agent) as lms:
-        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
-                                                    max_output_tokens=8),
-                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                             log_path=tmp_path / "requests.jsonl")
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
             rc, out, err, result = run_claude(claude_code, gw.base, "Explain what a build system is, briefly.",
                                               cwd=cwd, home=home, timeout=300)
@@ -96,10 +101,7 @@ def test_unread_file_goes_to_the_tool_backend_and_the_follow_up_to_mlx(claude_co
     it); once it was read, a follow-up about it is answered by MLX from the conversation."""
     cwd, home = workspace
     with FakeOpenAI(default=tool_loop_agent) as lms:
-        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
-                                                    max_output_tokens=8),
-                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                             log_path=tmp_path / "requests.jsonl")
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
             rc, out, err, result = run_claude(claude_code, gw.base, "What is the code word in notes.txt?",
                                               cwd=cwd, home=home, timeout=240)
@@ -139,10 +141,7 @@ def test_follow_up_turns_hit_the_mlx_prompt_cache(claude_code, workspace, tmp_pa
     stays byte-stable, so each follow-up reuses almost the whole previous prefill on mlx_lm.server."""
     cwd, home = workspace
     with FakeOpenAI() as lms:
-        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
-                                                    max_output_tokens=8),
-                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                             log_path=tmp_path / "requests.jsonl")
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
             for args, prompt in [((), "Explain what a build system is."),
                                  (("-c",), "Why is caching important?"),
