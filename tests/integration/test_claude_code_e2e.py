@@ -143,7 +143,7 @@ def test_follow_up_turns_hit_the_mlx_prompt_cache(claude_code, workspace, tmp_pa
     with FakeOpenAI() as lms:
         cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
-            for args, prompt in [((), "Explain what a build system is."),
+            for args, prompt in [((), "What is a build system?"),
                                  (("-c",), "Why is caching important?"),
                                  (("-c",), "What does a linker do?")]:
                 rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args,
@@ -165,7 +165,7 @@ def test_compact_is_recognised_and_sent_to_mlx_without_tools(claude_code, worksp
                               "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
                              log_path=tmp_path / "requests.jsonl")
         with Gateway(cfg, tmp_path) as gw:
-            for args, prompt in [((), "Explain what a build system is."), (("-c",), "/compact")]:
+            for args, prompt in [((), "What is a build system?"), (("-c",), "/compact")]:
                 rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args)
                 assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
             compact = [r for r in gw.wait_records(2) if r["turn"] == "compact"]
