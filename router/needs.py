@@ -128,7 +128,7 @@ def _act(text: str, sets: NeedsSets) -> tuple[str, str, dict[str, float] | None]
         clauses = [c for c in _CLAUSE.split(text) if c and len(c.strip()) > 2 and ":" not in c]  # no log lines
         for c in clauses[1:4]:
             c_act, c_p, c_probs = model.predict(c)
-            if c_act == "change" and c_p >= 0.5:
+            if c_act == "change" and c_p >= 0.8:
                 return c_act, f"classifier {c_p:.2f} on {c.strip()[:40]!r}", c_probs
     if act in ("ask", "general") and (probs.get("change", 0.0) >= CHANGE_FLOOR or p < ASK_FLOOR):
         return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})", probs
