@@ -115,8 +115,8 @@ def test_unread_file_goes_to_tools_and_the_follow_up_after_reading_it_to_mlx(cli
     assert msg.content[0].text == "Because expire() clears everything at once."
     assert len(mlx.requests) == 1 and "tools" not in mlx.last.body
     recs = gw.wait_records(before + 2)[before:]
-    assert [(r["route"], r["rule"]) for r in recs] == [
-        ("lmstudio", "needs-tools"), ("mlx", "from-context")]
+    assert [(r["route"], r["rule"], r["needs"]) for r in recs] == [
+        ("lmstudio", "needs-tools", "workspace"), ("mlx", "from-context", "context")]
 
 
 def test_interleaved_tool_calls_keep_their_own_arguments(client, fakes):

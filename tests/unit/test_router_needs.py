@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.fixtures import cc_requests as cc
@@ -151,3 +154,15 @@ def test_only_new_prompts_get_a_verdict():
     assert rs.features(cc.tool_result_turn(), {}).needs is None
     assert rs.features(cc.title_request(), {}).needs is None
     assert rs.features(cc.main_turn("fix it"), {}).needs == "change"
+
+
+def test_replay_of_log_lines_uses_the_logged_verdict():
+    from turnroute.router.replay import replay_inputs
+
+    path = Path(__file__).resolve().parents[2] / "config" / "turnroute.yaml"
+    rs = parse_ruleset(load_yaml(path.read_text(encoding="utf-8"), str(path)), backends={"mlx", "lmstudio"},
+                       source=str(path))
+    line = {"ts": "2026-12-01T20:00:00Z", "session": "s1", "turn": "prompt", "intent": "analysis",
+            "tools": 24, "endpoint": "messages"}
+    rows = replay_inputs("\n".join(json.dumps({**line, "needs": n}) for n in ("workspace", "context")), rs, rs)
+    assert [(r.new.rule, r.new.backend) for r in rows] == [("needs-tools", "lmstudio"), ("from-context", "mlx")]
