@@ -23,7 +23,8 @@ from turnroute.router.yamlsrc import line_of, load_yaml
 log = logging.getLogger("turnroute")
 
 DEFAULT_PORT = 8400
-TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "rules", "default", "safeguards"}
+TOP_LEVEL = {"server", "log", "limits", "backends", "aliases", "intents", "markers", "needs", "rules", "default",
+             "safeguards"}
 
 
 @dataclass(frozen=True)

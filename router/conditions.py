@@ -16,6 +16,8 @@ from typing import Any, Callable
 from turnroute.router.features import Features, TurnKind, client_marks_subagent
 from turnroute.router.intents import INTENTS
 from turnroute.router.schema import Ctx, suggest
+from turnroute.router.needs import NEEDS
+from turnroute.router.context import LANGS
 
 __all__ = ["Condition", "Ctx", "parse_condition", "TURN_NAMES", "CONDITION_KEYS"]
 
@@ -23,7 +25,7 @@ TURN_NAMES = tuple(t.value for t in TurnKind)
 ENDPOINTS = ("messages", "count_tokens")
 CONDITION_KEYS = ("turn", "intent", "has_tools", "tool_count", "tool", "tokens", "thinking", "images",
                   "model", "session", "subagent", "origin", "json_schema", "endpoint", "stream",
-                  "tool_errors", "all", "any", "not")
+                  "tool_errors", "needs", "unseen_refs", "pasted", "language", "all", "any", "not")
 
 Check = Callable[[Features], "str | None"]
 
@@ -126,6 +128,24 @@ def _leaf(key: str, value: Any, ctx: Ctx, node: Any, path: str) -> Condition:
         s = frozenset(want)
         return Condition(f"intent: {_want(want)}", lambda f: None if f.intent in s
                          else f"intent is {f.intent or 'none'}, wanted {_want(want)}")
+    if key == "needs":
+        want = _names(value, ctx, node, key, path, NEEDS, "needs verdict", nullable=True)
+        s = frozenset(want)
+        return Condition(f"needs: {_want(want)}", lambda f: None if f.needs in s else
+                         f"needs {f.needs or 'none (not a prompt)'}, wanted {_want(want)}"
+                         + (f" — {f.needs_why}" if f.needs_why else ""))
+    if key == "language":
+        want = _names(value, ctx, node, key, path, LANGS, "language")
+        s = frozenset(want)
+        return Condition(f"language: {_want(want)}", lambda f: None if f.language in s
+                         else f"language is {f.language or 'unknown'}, wanted {_want(want)}")
+    if key == "unseen_refs":
+        return _bool_cond(key, value, lambda f: bool(f.unseen_refs),
+                          "the prompt refers to something not in the conversation",
+                          "everything the prompt refers to is in the conversation", ctx, node, path)
+    if key == "pasted":
+        return _bool_cond(key, value, lambda f: f.pasted, "the prompt has pasted material",
+                          "the prompt has no pasted material", ctx, node, path)
     if key == "endpoint":
         want = _names(value, ctx, node, key, path, ENDPOINTS, "endpoint")
         return Condition(f"endpoint: {_want(want)}", lambda f: None if f.endpoint in want

@@ -21,6 +21,7 @@ from turnroute.gateway.protocol.content import (BILLING_PREFIX, json_schema_of, 
                                                 strip_reminders, text_pieces)
 from turnroute.router.ids import origin_of
 from turnroute.router.intents import DEFAULT_INTENTS, DEFAULT_MARKERS, IntentSets, Markers
+from turnroute.router.needs import DEFAULT_NEEDS_SETS, NeedsSets, assess
 
 __all__ = ["TurnKind", "Features", "Markers", "DEFAULT_MARKERS", "extract_features", "is_title_schema",
            "session_from_user_id"]
@@ -57,6 +58,13 @@ class Features:
     user_turn: int               # number of human prompts so far (identifies the user turn)
     client: dict                 # parsed billing header fields (cc_version, cc_entrypoint, …)
     tool_errors: int = 0         # tool results with is_error since the latest human prompt
+    # what the latest prompt needs (router.needs), for prompt turns only
+    needs: str | None = None     # "context" | "workspace" | "none" | "change"
+    needs_why: str = ""          # the evidence, one line (for route --explain)
+    seen_refs: tuple[str, ...] = ()
+    unseen_refs: tuple[str, ...] = ()
+    pasted: bool = False
+    language: str | None = None
 
 
 _OLD_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)\s*$")
@@ -219,7 +227,7 @@ def _tool_errors(messages: Sequence[Any]) -> int:
 def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = "messages",
                      intents: IntentSets = DEFAULT_INTENTS, backends: Iterable[str] = (),
                      input_tokens: int | None = None, markers: Markers | None = None,
-                     memory: Any = None) -> Features:
+                     memory: Any = None, needs: NeedsSets = DEFAULT_NEEDS_SETS) -> Features:
     """Features of one request. Header names are looked up lower-case.
 
     `markers` default to the ones parsed with `intents` (parse_ruleset attaches the YAML's
@@ -302,6 +310,11 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
 
     if turn is TurnKind.COMPACT:
         intent = None       # the summary instruction is the client's text, not the user's request
+    extra: dict = {}
+    if turn is TurnKind.PROMPT and prompt:
+        v = assess(run[0] or prompt, messages, last, sets=needs)   # the newest message: what was asked
+        extra = {"needs": v.verdict, "needs_why": v.evidence(), "seen_refs": v.seen,
+                 "unseen_refs": v.unseen, "pasted": v.pasted, "language": v.language}
     f = Features(
         endpoint=endpoint, turn=turn, intent=intent, prompt_text=prompt,
         has_tools=bool(tool_names), tool_count=len(tool_names), tool_names=tool_names,
@@ -309,7 +322,7 @@ def extract_features(body: dict, headers: Mapping[str, str], *, endpoint: str = 
         model=body.get("model") if isinstance(body.get("model"), str) else "",
         session_id=session_id, stream=body.get("stream") is True, json_schema=json_schema,
         origin=origin, user_turn=user_turn, client=client,
-        tool_errors=_tool_errors(messages) if tool_result else 0)
+        tool_errors=_tool_errors(messages) if tool_result else 0, **extra)
     if origin is None and tool_result and memory is not None:
         remembered = memory.recall_features(f)
         if remembered is not None:

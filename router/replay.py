@@ -87,7 +87,8 @@ def features_from_log(rec: Mapping[str, Any], *, user_turn: int = 0, origin: str
     tokens = rec.get("est_tokens")
     endpoint = rec.get("endpoint") or ("count_tokens" if turn is TurnKind.COUNT_TOKENS else "messages")
     return Features(
-        endpoint=endpoint, turn=turn, intent=rec.get("intent"), prompt_text="", has_tools=n > 0,
+        endpoint=endpoint, turn=turn, intent=rec.get("intent"), needs=rec.get("needs"), prompt_text="",
+        has_tools=n > 0,
         tool_count=n, tool_names=names, input_tokens=tokens if isinstance(tokens, int) else None,
         thinking=bool(rec.get("thinking")), images=bool(rec.get("images")), model=rec.get("model") or "",
         session_id=rec.get("session"), stream=bool(rec.get("stream")),

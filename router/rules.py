@@ -6,7 +6,7 @@ Order of precedence in `RuleSet.decide` (why: an explicit human choice beats any
   2. model alias — the client's model string equals an alias (`claude --model mlx`) → "override:model"
   3. `rules:` in order, first match wins
   4. `default:`
-The sections parsed here are `aliases`, `intents`, `markers`, `rules`, `default`; other top-level
+The sections parsed here are `aliases`, `intents`, `markers`, `needs`, `rules`, `default`; other top-level
 sections belong to gateway/config.py and are ignored. Every validation error names file:line.
 """
 
@@ -20,6 +20,7 @@ from turnroute.router.schema import Ctx, suggest
 from turnroute.router.features import Features, TurnKind, extract_features
 from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS, IntentSets, Markers, compile_set
 from turnroute.router.yamlsrc import ConfigError, line_of
+from turnroute.router.needs import DEFAULT_NEEDS_SETS, NeedsSets
 
 __all__ = ["RuleTrace", "Decision", "Rule", "RuleSet", "parse_ruleset", "ConfigError", "UnknownRoute",
            "ORIGIN", "describe_features", "explain"]
@@ -73,7 +74,9 @@ class Rule:
 
 def _reason(f: Features, rule: Rule, backend: str) -> str:
     subject = _TURN_PHRASE.get(f.turn, f.turn.value)
-    if f.intent and f.turn in (TurnKind.PROMPT, TurnKind.SUBAGENT):
+    if f.needs:
+        subject += f" that needs {f.needs}"
+    elif f.intent and f.turn in (TurnKind.PROMPT, TurnKind.SUBAGENT):
         subject += f" classified as {f.intent}"
     if f.turn not in (TurnKind.COUNT_TOKENS, TurnKind.TITLE):
         subject += f" with {f.tool_count} tools" if f.has_tools else " without tools"
@@ -100,7 +103,8 @@ class RuleSet:
 
     def __init__(self, *, rules: tuple[Rule, ...], default: Rule, aliases: Mapping[str, str],
                  backends: frozenset[str], intents: IntentSets = IntentSets(),
-                 markers: Markers = DEFAULT_MARKERS, source: str = "<config>"):
+                 markers: Markers = DEFAULT_MARKERS, source: str = "<config>",
+                 needs: NeedsSets = DEFAULT_NEEDS_SETS):
         self.rules = rules
         self.default = default
         self.aliases = {k.lower(): v for k, v in aliases.items()}
@@ -109,6 +113,7 @@ class RuleSet:
         self.backends = backends
         self.intents = intents
         self.markers = markers
+        self.needs = needs
         self.source = source
 
     def resolve(self, name: str | None) -> str | None:
@@ -122,7 +127,7 @@ class RuleSet:
         """extract_features() with this config's intents, markers and backends."""
         return extract_features(body, headers, endpoint=endpoint, intents=self.intents,
                                 backends=self.backends, input_tokens=input_tokens,
-                                markers=self.markers, memory=memory)
+                                markers=self.markers, memory=memory, needs=self.needs)
 
     def _pinned(self, source: str, name: str, backend: str) -> Decision:
         why = {"header": f"x-turnroute-route header pins {backend}",
@@ -213,6 +218,19 @@ def _actions(node: Mapping, ctx: Ctx, path: str, name: str, allow_origin: bool) 
                 fallback=fallback, description=desc, line=line_of(node))
 
 
+def _needs_sets(doc: Mapping, ctx: Ctx) -> NeedsSets:
+    """The `needs:` section: word lists that override the act classifier, and project-scope phrases."""
+    node = doc.get("needs")
+    if node is None:
+        return DEFAULT_NEEDS_SETS
+    if not isinstance(node, Mapping):
+        raise ctx.error(doc, "needs", "needs", "must be a mapping of word lists (change, search, ask, general, scope)")
+    fields = ("change", "search", "ask", "general", "scope")
+    ctx.keys(node, fields, "needs")
+    return NeedsSets(**{k: (ctx.strings(node, k, f"needs.{k}") if node.get(k) is not None
+                            else getattr(DEFAULT_NEEDS_SETS, k)) for k in fields})
+
+
 def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], source: str) -> RuleSet:
     """Validate and build the router sections of a loaded config (see router.yamlsrc.load_yaml)."""
     doc = doc or {}
@@ -263,6 +281,7 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
                                  else getattr(DEFAULT_MARKERS, k)) for k in fields})
 
     intents = IntentSets(analysis=intents.analysis, action=intents.action, markers=markers)
+    needs = _needs_sets(doc, ctx)
 
     rules: list[Rule] = []
     node = doc.get("rules") or []
@@ -293,7 +312,7 @@ def parse_ruleset(doc: Mapping | None, *, backends: set[str] | frozenset[str], s
         ctx.keys(node, DEFAULT_KEYS, "default")
         default = _actions(node, ctx, "default", "default", False)
     return RuleSet(rules=tuple(rules), default=default, aliases=aliases, backends=frozenset(backends),
-                   intents=intents, markers=markers, source=source)
+                   intents=intents, markers=markers, source=source, needs=needs)
 
 
 # ---------------------------------------------------------------- explain (for the CLI)
@@ -311,6 +330,10 @@ def describe_features(f: Features) -> list[tuple[str, str]]:
         ("model", f.model or "—"), ("session", f.session_id or "—"), ("stream", str(f.stream).lower()),
         ("json_schema", str(f.json_schema).lower()), ("origin", f.origin or "unknown"),
         ("user_turn", str(f.user_turn)),
+        ("needs", f.needs_why or "—"), ("language", f.language or "—"),
+        ("refs", "; ".join(x for x in (("seen " + ", ".join(f.seen_refs)) if f.seen_refs else "",
+                                       ("unseen " + ", ".join(f.unseen_refs)) if f.unseen_refs else "") if x)
+         or "—"), ("pasted", str(f.pasted).lower()),
         ("client", "; ".join(f"{k}={v}" for k, v in f.client.items()) or "—"),
     ]
 

@@ -1,4 +1,4 @@
-"""`turnroute` command line: serve, check, route --explain, replay, logs, claude, setup, doctor, init,
+"""`turnroute` command line: serve, check, route --explain, replay, eval, logs, claude, setup, doctor, init,
 statusline.
 
 argparse (not typer/click) and lazy imports: `turnroute statusline` runs on every Claude Code
@@ -60,14 +60,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _print_defaults() -> int:
-    """The built-in intent and marker vocabulary, as YAML a user can paste into a config."""
+    """The built-in intent, marker and needs vocabulary, as YAML a user can paste into a config."""
     import yaml
 
     from turnroute.router.intents import DEFAULT_ACTION, DEFAULT_ANALYSIS, DEFAULT_MARKERS
+    from turnroute.router.needs import DEFAULT_NEEDS_SETS
     from turnroute.router.safeguards.paths import DEFAULT_BUILD_OUTPUT
 
     markers = {k: list(getattr(DEFAULT_MARKERS, k)) for k in ("compact", "title", "subagent", "background")}
-    doc = {"intents": {"analysis": list(DEFAULT_ANALYSIS), "action": list(DEFAULT_ACTION)}, "markers": markers}
+    needs = {k: list(getattr(DEFAULT_NEEDS_SETS, k)) for k in ("change", "search", "ask", "general", "scope")}
+    doc = {"intents": {"analysis": list(DEFAULT_ANALYSIS), "action": list(DEFAULT_ACTION)}, "markers": markers,
+           "needs": needs}
     print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), end="")
     from turnroute.router.safeguards import BUILTIN_RULES
 
@@ -139,6 +142,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import yaml
+
+    from turnroute.router.evaluate import report, score, summary, turns_of
+
+    _, config = _load(args.config)
+    path = Path(args.corpus) if args.corpus else Path(__file__).resolve().parents[2] / "tests" / "eval" / "corpus.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        turns = turns_of(doc)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        print(f"turnroute: cannot read corpus {path}: {exc}", file=sys.stderr)
+        return 2
+    splits = {"held-out": [t for t in turns if t.heldout], "training": [t for t in turns if not t.heldout]}
+    starved = 0
+    for name in (("held-out", "training") if args.split == "all" else (args.split,)):
+        outcomes = score(splits[name], config.rules)
+        starved += len(summary(outcomes)["starved"])
+        print(report(outcomes, title=f"{name} split", show_wrong=args.wrong))
+        print()
+    return 1 if starved else 0
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from turnroute.gateway.cli.logs import run
 
@@ -182,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--baseline", help="the config to compare against (default: the one `serve` would use)")
     rp.add_argument("--changed", action="store_true", help="only show turns whose decision changes")
     rp.set_defaults(func=cmd_replay)
+
+    ev = sub.add_parser("eval", help="score the routing rules on a labelled corpus of Claude Code turns")
+    ev.add_argument("--config")
+    ev.add_argument("--corpus", help="corpus YAML (default: tests/eval/corpus.yaml of this checkout)")
+    ev.add_argument("--split", choices=("held-out", "training", "all"), default="held-out")
+    ev.add_argument("--wrong", action="store_true", help="also list every wrong verdict with its evidence")
+    ev.set_defaults(func=cmd_eval)
 
     from turnroute.gateway.cli.logs import add_arguments
 

@@ -106,6 +106,8 @@ class Gateway:
     def describe(self, record: dict[str, Any], f: Features) -> None:
         record.update(session=f.session_id, turn=f.turn.value, intent=f.intent, tools=f.tool_count,
                       est_tokens=f.input_tokens, model=f.model)
+        if f.needs:                     # new prompts: what the turn needs (replay reads it back)
+            record["needs"] = f.needs
         if self.log.log_prompts and f.prompt_text:
             record["prompt"] = f.prompt_text[:2000]
 

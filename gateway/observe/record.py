@@ -26,7 +26,7 @@ SCHEMA_KEYS: tuple[str, ...] = (
     "latency_ms", "status", "error", "error_message", "stop_reason",
 )
 #: Keys allowed but only present when set (prompt text: only when the user opted in).
-OPTIONAL_KEYS: tuple[str, ...] = ("prompt", "notes", "safeguards")
+OPTIONAL_KEYS: tuple[str, ...] = ("prompt", "notes", "safeguards", "needs")
 _ALLOWED = frozenset(SCHEMA_KEYS) | frozenset(OPTIONAL_KEYS)
 
 #: A log record is a plain dict (cheap to build, to serialise and to hand to /api/recent).

@@ -27,6 +27,14 @@ def tool_loop_agent(req: Received) -> Reply:
     return Reply(text=f"The code word is {word}.")
 
 
+def real_mlx_and_fake_lmstudio(mlx_server, lms: FakeOpenAI, tmp_path) -> dict:
+    """The shipped rules over the real mlx_lm.server (8 output tokens) and a scripted LM Studio."""
+    return gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
+                                                 max_output_tokens=8),
+                           "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
+                          log_path=tmp_path / "requests.jsonl")
+
+
 @pytest.fixture
 def workspace(tmp_path):
     cwd = tmp_path / "project"
@@ -67,16 +75,13 @@ def test_real_tool_loop_through_the_gateway(claude_code, workspace, tmp_path):
 def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace, tmp_path, mlx_server):
     cwd, home = workspace
     with FakeOpenAI(default=tool_loop_agent) as lms:
-        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
-                                                    max_output_tokens=8),
-                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                             log_path=tmp_path / "requests.jsonl")
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
             rc, out, err, result = run_claude(claude_code, gw.base, "Explain what a build system is, briefly.",
                                               cwd=cwd, home=home, timeout=300)
             assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
             question = [r for r in gw.wait_records(1) if r["turn"] == "prompt"]
-            assert question and all(r["route"] == "mlx" and r["rule"] == "analysis-prompt"
+            assert question and all(r["route"] == "mlx" and r["rule"] == "from-context"
                                     and r["tools_stripped"] for r in question), question
             assert not lms.requests or all(not (r.body or {}).get("tools") for r in lms.requests)
 
@@ -89,6 +94,29 @@ def test_question_lands_on_mlx_and_edit_task_on_lmstudio(claude_code, workspace,
             edit = [r for r in gw.records()[before:] if r["turn"] in ("prompt", "tool_result")]
             assert edit and all(r["route"] == "lmstudio" for r in edit), edit
             assert {r["turn"] for r in edit} == {"prompt", "tool_result"}
+
+
+def test_unread_file_goes_to_the_tool_backend_and_the_follow_up_to_mlx(claude_code, workspace, tmp_path, mlx_server):
+    """On a fresh session a question about notes.txt needs the workspace (the tool backend reads
+    it); once it was read, a follow-up about it is answered by MLX from the conversation."""
+    cwd, home = workspace
+    with FakeOpenAI(default=tool_loop_agent) as lms:
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
+        with Gateway(cfg, tmp_path) as gw:
+            rc, out, err, result = run_claude(claude_code, gw.base, "What is the code word in notes.txt?",
+                                              cwd=cwd, home=home, timeout=240)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            assert CODE_WORD in result["result"]                  # the tool backend really read the file
+            first = [r for r in gw.wait_records(2) if r["turn"] == "prompt"]
+            assert [(r["route"], r["rule"]) for r in first] == [("lmstudio", "needs-tools")], gw.records()
+
+            before = len(gw.records())
+            rc, out, err, _ = run_claude(claude_code, gw.base, "Why does notes.txt mention a code word?",
+                                         cwd=cwd, home=home, args=("-c",), timeout=300)
+            assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
+            follow = [r for r in gw.wait_records(before + 1)[before:] if r["turn"] == "prompt"]
+            assert [(r["route"], r["rule"], r["tools_stripped"]) for r in follow] == [
+                ("mlx", "from-context", True)], gw.records()[before:]
 
 
 def test_context_command_is_answered_locally(claude_code, workspace, tmp_path):
@@ -113,12 +141,9 @@ def test_follow_up_turns_hit_the_mlx_prompt_cache(claude_code, workspace, tmp_pa
     stays byte-stable, so each follow-up reuses almost the whole previous prefill on mlx_lm.server."""
     cwd, home = workspace
     with FakeOpenAI() as lms:
-        cfg = gateway_config({"mlx": openai_backend(mlx_server.url, model="default_model", tools=False,
-                                                    max_output_tokens=8),
-                              "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
-                             log_path=tmp_path / "requests.jsonl")
+        cfg = real_mlx_and_fake_lmstudio(mlx_server, lms, tmp_path)
         with Gateway(cfg, tmp_path) as gw:
-            for args, prompt in [((), "Explain what a build system is."),
+            for args, prompt in [((), "What is a build system?"),
                                  (("-c",), "Why is caching important?"),
                                  (("-c",), "What does a linker do?")]:
                 rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args,
@@ -140,7 +165,7 @@ def test_compact_is_recognised_and_sent_to_mlx_without_tools(claude_code, worksp
                               "lmstudio": openai_backend(lms.url, type="litellm", model="lm_studio/fake-model")},
                              log_path=tmp_path / "requests.jsonl")
         with Gateway(cfg, tmp_path) as gw:
-            for args, prompt in [((), "Explain what a build system is."), (("-c",), "/compact")]:
+            for args, prompt in [((), "What is a build system?"), (("-c",), "/compact")]:
                 rc, out, err, _ = run_claude(claude_code, gw.base, prompt, cwd=cwd, home=home, args=args)
                 assert rc == 0, f"claude failed: {err}\n{out}\n{gw.output()}"
             compact = [r for r in gw.wait_records(2) if r["turn"] == "compact"]

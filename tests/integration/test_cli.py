@@ -43,8 +43,9 @@ def test_check_names_file_and_line_of_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("body, backend, rule", [
-    (cc.main_turn("explain how the retry policy works"), "mlx", "analysis-prompt"),
-    (cc.main_turn("fix the failing test in tests/test_app.py"), "lmstudio", "tools"),
+    (cc.main_turn("what is the difference between TCP and UDP?"), "mlx", "from-context"),
+    (cc.main_turn("explain how the retry policy in retry.py works"), "lmstudio", "needs-tools"),
+    (cc.main_turn("fix the failing test in tests/test_app.py"), "lmstudio", "needs-tools"),
     (cc.title_request(), "mlx", "side-calls"),
     (cc.tool_result_turn(), "lmstudio", "tool-loop"),
 ])
@@ -62,12 +63,12 @@ def test_route_explain_prints_features_rules_and_verdict(tmp_path, body, backend
 def test_replay_shows_which_decisions_a_rule_change_alters(tmp_path):
     captures = tmp_path / "captures"
     captures.mkdir()
-    for i, body in enumerate([cc.main_turn("explain the cache"), cc.main_turn("add a retry to the client")]):
+    for i, body in enumerate([cc.main_turn("what is a mutex?"), cc.main_turn("add a retry to the client")]):
         (captures / f"{i}.json").write_text(json.dumps({"headers": cc.cc_headers(), "body": body}))
     candidate = tmp_path / "all-lmstudio.yaml"
     candidate.write_text(SHIPPED.read_text().replace(
-        "  - name: analysis-prompt\n    when: {turn: prompt, intent: analysis}\n    route: mlx",
-        "  - name: analysis-prompt\n    when: {turn: prompt, intent: analysis}\n    route: lmstudio"))
+        "  - name: from-context\n    when: {turn: prompt, needs: [context, none]}\n    route: mlx",
+        "  - name: from-context\n    when: {turn: prompt, needs: [context, none]}\n    route: lmstudio"))
     assert candidate.read_text() != SHIPPED.read_text()
     r = turnroute("replay", str(captures), "--config", str(candidate), "--baseline", str(SHIPPED))
     assert r.returncode == 0, r.stderr

@@ -63,17 +63,17 @@ def filler(tokens: int) -> str:
 
 
 def test_a_prompt_that_fits_goes_where_the_rules_say(gw):
-    assert ask(gw, "explain what a linker does" + filler(1500)) == "from mlx"
+    assert ask(gw, "what is a linker?" + filler(1500)) == "from mlx"
     rec = gw.wait_records(1)[-1]
     assert rec["route"] == "mlx" and not rec["fallbacks"] and not rec.get("notes")
 
 
 def test_too_long_for_mlx_goes_to_the_next_backend_that_holds_it(gw, fakes):
     mlx, _ = fakes
-    assert ask(gw, "explain what a linker does" + filler(3000)) == "from lmstudio"
+    assert ask(gw, "what is a linker?" + filler(3000)) == "from lmstudio"
     assert not mlx.requests
     rec = gw.wait_records(1)[-1]
-    assert rec["rule"] == "analysis-prompt" and rec["route"] == "lmstudio" and rec["fallbacks"] == ["mlx"]
+    assert rec["rule"] == "from-context" and rec["route"] == "lmstudio" and rec["fallbacks"] == ["mlx"]
     assert re.search(r"fell back to lmstudio after mlx \(prompt is too long: \d+ tokens > 1936 maximum\)",
                      rec["reason"]), rec["reason"]
     assert rec["notes"] == [f"context_window: mlx holds {MLX_WINDOW} tokens, 1936 of them for the prompt; "
@@ -84,7 +84,7 @@ def test_tools_that_are_stripped_do_not_count_against_the_window(gw):
     """A question with a large tool list still fits MLX: its tools are not sent there."""
     tools = [{"name": f"Tool{i}", "description": filler(100),
               "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}} for i in range(15)]
-    assert ask(gw, "explain what a linker does" + filler(1000), tools=tools) == "from mlx"
+    assert ask(gw, "what is a linker?" + filler(1000), tools=tools) == "from mlx"
     rec = gw.wait_records(1)[-1]
     assert rec["est_tokens"] > MLX_WINDOW and rec["route"] == "mlx" and rec["tools_stripped"]
 
@@ -92,7 +92,7 @@ def test_tools_that_are_stripped_do_not_count_against_the_window(gw):
 @pytest.mark.parametrize("stream", [False, True])
 def test_too_long_for_every_backend_is_the_400_claude_code_compacts_on(gw, fakes, stream):
     with pytest.raises(anthropic.BadRequestError) as err:
-        ask(gw, "explain what a linker does" + filler(52000), stream=stream)
+        ask(gw, "what is a linker?" + filler(52000), stream=stream)
     assert err.value.body["error"]["type"] == "invalid_request_error"
     m = TOO_LONG.match(err.value.body["error"]["message"])
     assert m, err.value.body

@@ -67,10 +67,11 @@ def ask(client, text, *, tools=TOOLS, stream=False, **kw):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_analysis_question_goes_to_mlx_without_tools(client, fakes, gw, stream):
+def test_question_about_pasted_code_goes_to_mlx_without_tools(client, fakes, gw, stream):
     mlx, lms = fakes
     mlx.script(Reply(text="It parses the config.", chunks=4))
-    msg = ask(client, "explain what config.py does", stream=stream)
+    msg = ask(client, "explain what this does:\n```python\nimport json\ncfg = json.load(open('config.json'))\n```",
+              stream=stream)
     assert [b.type for b in msg.content] == ["text"]
     assert msg.content[0].text == "It parses the config."
     assert msg.stop_reason == "end_turn"
@@ -92,6 +93,30 @@ def test_action_prompt_goes_to_lmstudio_and_tool_calls_parse(client, fakes, stre
     assert msg.stop_reason == "tool_use"
     assert len(lms.requests) == 1 and not mlx.requests
     assert [t["function"]["name"] for t in lms.last.body["tools"]] == ["Read", "Bash"]
+
+
+def test_unread_file_goes_to_tools_and_the_follow_up_after_reading_it_to_mlx(client, fakes, gw):
+    """The same question needs the workspace before store.py was read and only the conversation after."""
+    mlx, lms = fakes
+    question = "explain how the session store in store.py expires entries"
+    before = len(gw.records())
+    lms.script(Reply.tools(ToolCall("Read", {"file_path": "/repo/store.py"}), text="Reading it."))
+    first = ask(client, question)
+    assert first.stop_reason == "tool_use" and len(lms.requests) == 1 and not mlx.requests
+    source = "     1\tclass SessionStore:\n     2\t    def expire(self):\n     3\t        self._items.clear()"
+    history = [{"role": "user", "content": question},
+               {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[1].id,
+                                             "content": source}]},
+               {"role": "assistant", "content": "SessionStore.expire() clears every item."}]
+    mlx.script(Reply(text="Because expire() clears everything at once."))
+    msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS, messages=[
+        *history, {"role": "user", "content": "why does expire() drop every item at once?"}])
+    assert msg.content[0].text == "Because expire() clears everything at once."
+    assert len(mlx.requests) == 1 and "tools" not in mlx.last.body
+    recs = gw.wait_records(before + 2)[before:]
+    assert [(r["route"], r["rule"], r["needs"]) for r in recs] == [
+        ("lmstudio", "needs-tools", "workspace"), ("mlx", "from-context", "context")]
 
 
 def test_interleaved_tool_calls_keep_their_own_arguments(client, fakes):
@@ -171,7 +196,7 @@ def test_cut_stream_becomes_an_sse_error_event(client, fakes, gw):
     mlx, _ = fakes
     mlx.script(Reply(text="partial answer that never ends", chunks=6, cut_after=3))
     with pytest.raises(anthropic.APIStatusError) as err:
-        ask(client, "explain the cut", stream=True)
+        ask(client, "what is a stream cut?", stream=True)
     assert "mlx" in str(err.value)
     assert err.value.body["error"]["type"] == "overloaded_error"     # Claude Code retries these
     rec = gw.wait_records(1)[-1]
@@ -182,7 +207,7 @@ def test_backend_400_is_a_400_with_its_message(client, fakes):
     mlx, _ = fakes
     mlx.script(Reply.error(400, "context length 9000 exceeds 8192"))
     with pytest.raises(anthropic.BadRequestError) as err:
-        ask(client, "explain the overflow")
+        ask(client, "what is an integer overflow?")
     assert "context length 9000 exceeds 8192" in err.value.message
     assert err.value.body["error"]["type"] == "invalid_request_error"
 
@@ -266,9 +291,9 @@ def test_response_headers_and_a_log_line_without_secrets(client, fakes, gw):
     mlx.script(Reply(text="fine", usage={"prompt_tokens": 120, "completion_tokens": 1, "cached_tokens": 100}))
     raw = client.messages.with_raw_response.create(
         model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS,
-        messages=[{"role": "user", "content": "why is the sky blue?"}])
+        messages=[{"role": "user", "content": "what is an integer overflow?"}])
     assert raw.headers["x-turnroute-route"] == "mlx"
-    assert raw.headers["x-turnroute-rule"] == "analysis-prompt"
+    assert raw.headers["x-turnroute-rule"] == "from-context"
     rid = raw.headers["x-turnroute-request-id"]
     msg = raw.parse()
     assert msg.usage.cache_read_input_tokens == 100 and msg.usage.input_tokens == 20

@@ -29,9 +29,9 @@ def post(base: str, body: dict) -> dict:
 
 
 def conversation(base: str, session: str) -> list[str]:
-    """analysis → action (tool call) → tool result → analysis; returns the answering routes."""
+    """question → change (tool call) → tool result → follow-up; returns the answering routes."""
     routes = []
-    first = cc.main_turn("explain the retry logic", session=session)
+    first = cc.main_turn("what is a mutex?", session=session)
     routes.append(post(base, first)["content"][0]["text"])
     action = cc.main_turn("fix the retry logic", session=session)
     answer = post(base, action)
@@ -80,7 +80,7 @@ def test_two_replicas_behind_one_port_route_each_session_identically(tmp_path):
                 mlx_answer = answers[0]
                 assert answers == [mlx_answer, "lms", "lms", mlx_answer], (s, answers)
                 mine = [r for r in recs if r["session"] == s]
-                assert {r["rule"] for r in mine} == {"analysis-prompt", "tools", "tool-loop"}
+                assert {r["rule"] for r in mine} == {"from-context", "needs-tools", "tool-loop"}
             for fake in (mlx_a, mlx_b, lms):
                 assert all(q.headers.get("x-session-affinity") in SESSIONS for q in fake.requests)
             assert mlx_a.requests and mlx_b.requests          # the sessions spread over both servers

@@ -25,7 +25,7 @@ def gateway_config(backends: dict[str, dict[str, Any]], *, rules: list | None = 
     shipped = yaml.safe_load((REPO / "config" / profile).read_text())
     doc: dict[str, Any] = {"log": {"path": str(log_path)}, "backends": backends}
     if rules is None:
-        for key in ("aliases", "markers", "intents", "rules", "default"):
+        for key in ("aliases", "markers", "intents", "needs", "rules", "default"):
             if key in shipped:
                 doc[key] = shipped[key]
     else:

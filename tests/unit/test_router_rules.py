@@ -37,15 +37,31 @@ def route(rules, body, headers=None, endpoint="messages", **kw):
     return rules.decide(f, **kw)
 
 
+READ_APP = ("Read", {"file_path": "/repo/app.py"},
+            "     1\tdef retry(fn):\n     2\t    for attempt in range(3):\n     3\t        ...")
+
+
+def after_reading_app(prompt: str, **kw):
+    """A follow-up on a session that has already read app.py."""
+    hist = cc.history_of(cc.exchange("read app.py", "Done."), cc.tool_call(*READ_APP[:2], result=READ_APP[2]))
+    return cc.main_turn(prompt, history=hist, **kw)
+
+
 SHIPPED = [
     # id, builder, endpoint, backend, strip_tools, rule
-    ("analysis-prompt", lambda: cc.main_turn("explain the retry logic in app.py"), "messages",
-     "mlx", True, "analysis-prompt"),
-    ("review-prompt", lambda: cc.main_turn("review my last commit"), "messages", "mlx", True, "analysis-prompt"),
-    ("action-prompt", lambda: cc.main_turn("fix the failing test"), "messages", "lmstudio", False, "tools"),
+    ("question-about-unread-file", lambda: cc.main_turn("explain the retry logic in app.py"), "messages",
+     "lmstudio", False, "needs-tools"),
+    ("question-about-read-file", lambda: after_reading_app("explain the retry logic in app.py"), "messages",
+     "mlx", True, "from-context"),
+    ("follow-up-after-read", lambda: after_reading_app("why does it try three times?"), "messages",
+     "mlx", True, "from-context"),
+    ("change-prompt", lambda: cc.main_turn("fix the failing test"), "messages", "lmstudio", False, "needs-tools"),
     ("mixed-explain-and-fix", lambda: cc.main_turn("explain why the test fails and fix it"), "messages",
-     "lmstudio", False, "tools"),
-    ("no-intent-prompt", lambda: cc.main_turn("hello"), "messages", "lmstudio", False, "tools"),
+     "lmstudio", False, "needs-tools"),
+    ("go-ahead-after-read", lambda: after_reading_app("yes, go ahead"), "messages", "lmstudio", False,
+     "needs-tools"),
+    ("general-question", lambda: cc.main_turn("what is the difference between TCP and UDP?"), "messages",
+     "mlx", True, "from-context"),
     ("tool-loop-lmstudio", lambda: cc.tool_result_turn(origin="lmstudio"), "messages", "lmstudio", False,
      "tool-loop"),
     ("tool-loop-mlx", lambda: cc.tool_result_turn(origin="mlx"), "messages", "mlx", False, "tool-loop"),
@@ -53,10 +69,12 @@ SHIPPED = [
      "tools"),
     ("title", lambda: cc.title_request(), "messages", "mlx", True, "side-calls"),
     ("compact", lambda: cc.compact_request(), "messages", "mlx", True, "compaction"),
-    ("haiku-analysis", lambda: cc.haiku_turn("why does the build fail?"), "messages", "mlx", True,
-     "analysis-prompt"),
-    ("v2-analysis", lambda: cc.v2_turn("what does the router do?"), "messages", "mlx", True, "analysis-prompt"),
-    ("v2-action", lambda: cc.v2_turn("add a test for the router"), "messages", "lmstudio", False, "tools"),
+    ("haiku-general", lambda: cc.haiku_turn("what is a mutex?"), "messages", "mlx", True, "from-context"),
+    ("haiku-project-question", lambda: cc.haiku_turn("what does this project do?"), "messages", "lmstudio",
+     False, "needs-tools"),
+    ("v2-project-question", lambda: cc.v2_turn("how is this project structured?"), "messages", "lmstudio",
+     False, "needs-tools"),
+    ("v2-action", lambda: cc.v2_turn("add a test for the router"), "messages", "lmstudio", False, "needs-tools"),
     ("subagent", lambda: cc.subagent_turn(), "messages", "lmstudio", False, "subagent"),
     ("subagent-loop", lambda: cc.subagent_turn(loop=True, origin="lmstudio"), "messages", "lmstudio", False,
      "tool-loop"),
@@ -76,7 +94,7 @@ def test_shipped_rules(shipped, name, build, endpoint, backend, strip, rule):
 def test_shipped_fallbacks_and_reason(shipped):
     d = route(shipped, cc.main_turn("fix the bug"))
     assert d.fallback == ("mlx",)
-    assert d.reason == "new prompt classified as action with 24 tools → lmstudio (rule tools)"
+    assert d.reason == "new prompt that needs change with 24 tools → lmstudio (rule needs-tools)"
     d = route(shipped, cc.tool_result_turn(origin="mlx"))
     assert d.fallback == ("lmstudio",)                   # the chosen backend is never its own fallback
     assert "started this tool loop" in d.reason
@@ -88,8 +106,9 @@ def test_shipped_intents_equal_builtin_defaults(shipped):
 
 
 MLX_TOOLS = [
-    ("action", lambda: cc.main_turn("fix the failing test"), "mlx", False, "everything-on-mlx"),
-    ("analysis-keeps-tools", lambda: cc.main_turn("explain app.py"), "mlx", False, "everything-on-mlx"),
+    ("change", lambda: cc.main_turn("fix the failing test"), "mlx", False, "needs-tools"),
+    ("workspace-keeps-tools", lambda: cc.main_turn("explain app.py"), "mlx", False, "needs-tools"),
+    ("context-keeps-tools", lambda: after_reading_app("explain app.py"), "mlx", False, "from-context"),
     ("subagent", lambda: cc.subagent_turn(), "mlx", False, "everything-on-mlx"),
     ("loop-stays-on-lmstudio", lambda: cc.tool_result_turn(origin="lmstudio"), "lmstudio", False, "tool-loop"),
     ("compact", lambda: cc.compact_request(), "mlx", True, "compaction"),
@@ -109,7 +128,7 @@ def test_overrides(shipped):
     assert route(shipped, body, override=("header", "lmstudio")).rule == "override:header"
     d = route(shipped, body, override=("env", "lms"))                 # aliases work for overrides
     assert (d.backend, d.rule, d.strip_tools) == ("lmstudio", "override:env", False)
-    assert route(shipped, body, override=("env", "auto")).rule == "analysis-prompt"
+    assert route(shipped, body, override=("env", "auto")).rule == "needs-tools"
     assert route(shipped, body, override="MLX").backend == "mlx"      # bare string = header, any case
     with pytest.raises(UnknownRoute, match="unknown backend 'gpu'"):
         route(shipped, body, override=("header", "gpu"))
@@ -173,10 +192,13 @@ def test_explain_names_failed_condition(shipped):
     d = route(shipped, cc.main_turn("fix the failing test"))
     text = explain(d, shipped)
     assert "✗ side-calls" in text and "turn is prompt, wanted one of count_tokens, title, background" in text
-    assert "✗ analysis-prompt  intent is action, wanted analysis" in text
-    assert "✓ tools" in text and "verdict: lmstudio (rule tools), fallback mlx" in text
-    d = route(shipped, cc.main_turn("explain x"))
-    assert "· no-tools" in explain(d, shipped)                         # later rules: not reached
+    # the failed needs condition carries the evidence: what decided and why
+    assert "✗ from-context  needs change, wanted one of context, none — change: asks for a change (act change " \
+           "by classifier" in text
+    assert "✓ needs-tools" in text and "verdict: lmstudio (rule needs-tools), fallback mlx" in text
+    assert "· no-tools" in text                                         # later rules: not reached
+    d = route(shipped, cc.main_turn("explain the retry logic in app.py"))
+    assert "unseen app.py" in explain(d, shipped)
     d = route(shipped, cc.main_turn("x"), override=("header", "mlx"))
     assert "not evaluated: override:header" in explain(d)
     rows = dict(describe_features(shipped.features(cc.main_turn("explain x"), cc.cc_headers())))
@@ -226,7 +248,7 @@ def test_replay_shows_changed_turns(shipped):
     captures = [
         {"body": cc.main_turn("fix the failing test"), "headers": cc.cc_headers()},
         {"body": cc.tool_result_turn("fix the failing test", origin=None), "headers": cc.cc_headers()},
-        cc.main_turn("explain app.py", history=cc.exchange("fix the failing test", "Done.")),
+        after_reading_app("explain app.py"),
         {"body": cc.title_request(), "headers": cc.cc_headers()},
     ]
     rows = replay_inputs(captures, shipped, alt)

@@ -1,0 +1,299 @@
+"""What the latest prompt refers to, and whether the conversation already holds it.
+
+Why: a turn without tools can only answer from what is in the conversation. "explain how the
+session store in store.py expires entries" is answerable after store.py was read, and a guess
+about unseen code before. So the router asks, language-independently: which files, identifiers
+and project-scope phrases does the prompt mention (`references`), and does each one already
+appear in the conversation — tool inputs, tool results, pasted material, earlier assistant text
+(`ConversationText.has`)? System-reminders are ignored: the client adds them, the user did not
+show them to the model on purpose.
+
+Pure and cheap: one pass over the messages collects the text pieces (no copies of tool-result
+text beyond one join); each reference is one substring search.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+__all__ = ["Refs", "Phrases", "mask", "ConversationText", "references", "conversation_text", "pasted", "strip_code",
+           "language", "PROJECT_SCOPE", "LANGS"]
+
+LANGS = ("en", "es", "fr", "de", "pt", "zh", "ja")      # what `language()` tells apart
+
+_EXT = (r"py|pyi|js|mjs|cjs|ts|tsx|jsx|go|rs|java|kt|swift|rb|php|c|h|cc|cpp|hpp|cs|sh|bash|zsh|ps1|"
+        r"yaml|yml|json|jsonl|toml|ini|cfg|conf|env|lock|md|rst|txt|log|sql|html|css|scss|vue|svelte|"
+        r"xml|csv|proto|gradle|tf|ipynb|lua|ex|exs|dart|scala")
+# a path with a slash (api/handlers/, src/main.ts, ./run.sh) or a file name with a known extension
+_PATH = re.compile(r"(?<![\w/.:-])(?:\.{0,2}/)?(?:[\w.-]+/)+[\w.-]*|(?<![\w/.-])\.?[\w-]+(?:\.[\w-]+)*\.(?:"
+                   + _EXT + r")(?![\w-])|(?<![\w/.-])(?:Dockerfile|Makefile|Procfile|Gemfile|\.env|\.gitignore)\b")
+_IDENT = re.compile(
+    r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(\)"      # Order.total()
+    r"|(?<![\w.])[A-Za-z_]\w*\(\)"                       # main()
+    r"|(?<![\w.])[A-Z]\w*\.[a-z_]\w*"                    # Order.total
+    r"|(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+_*(?![\w.])"   # load_settings, __init__
+    r"|(?<![\w.])[a-z]+[A-Z]\w*"                         # loadSettings
+    r"|(?<![\w.])[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+(?![\w.])",  # OrderService
+    re.A)
+_TICKS = re.compile(r"`([^`\n]{1,80})`")
+# Product and language names that look like identifiers but name nothing in the workspace.
+_NOT_IDENT = frozenset(s.lower() for s in (
+    "JavaScript", "TypeScript", "GitHub", "GitLab", "PostgreSQL", "MySQL", "MongoDB", "GraphQL", "WebSocket",
+    "WebSockets", "FastAPI", "PyTorch", "TensorFlow", "OpenAI", "YouTube", "LinkedIn", "DevOps", "NumPy",
+    "iPhone", "iOS", "macOS", "VSCode", "NodeJS", "NextJS", "CoffeeScript", "ClickHouse", "DynamoDB",
+    "CloudFront", "PowerShell", "LiteLLM", "HashMap", "ArrayList", "README", "OAuth", "JSON", "gRPC",
+    "eBPF", "CPython", "SQLite", "PyPI", "WebAssembly", "AssemblyScript", "RabbitMQ", "ElasticSearch"))
+_URL = re.compile(r"\w+://\S+")
+
+# Phrases that point at this workspace without naming a file (multilingual; tunable in the YAML).
+PROJECT_SCOPE: tuple[str, ...] = (
+    "this project", "the project", "our project", "this repo", "the repo", "this repository",
+    "the repository", "the codebase", "this codebase", "our codebase", "our code", "our tests",
+    "the tests", "the test suite", "our api", "our app", "our service", "this app", "the app",
+    "este proyecto", "el proyecto", "nuestro proyecto", "el repositorio", "este repositorio",
+    "el código base", "nuestro código", "nuestros tests", "nuestras pruebas", "las pruebas", "los tests",
+    "ce projet", "le projet", "notre projet", "ce dépôt", "le dépôt", "la base de code", "notre code",
+    "nos tests", "les tests",
+    "dieses projekt", "das projekt", "unser projekt", "dieses repo", "das repo", "das repository",
+    "die codebasis", "unser code", "unserem code", "unsere tests", "die tests",
+    "este projeto", "o projeto", "nosso projeto", "o repositório", "este repositório", "a base de código",
+    "nosso código", "nossos testes", "os testes",
+    "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的代码", "我们的测试", "测试用例",
+    "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "私たちのコード",
+)
+_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+class Phrases:
+    """Whole-word phrases (any whitespace between words), matched in lower-cased text; CJK
+    phrases as plain substrings (no spaces to bound them); `/regex/` entries as given.
+
+    Why not one re.I alternation: with ~100 phrases that costs ~25 µs per prompt; one lookaround
+    around a lower-case alternation costs ~2 µs, and this runs on every prompt.
+    """
+
+    def __init__(self, entries: Sequence[str]):
+        words, cjk, regexes = [], [], []
+        for e in sorted(entries, key=len, reverse=True):
+            if len(e) >= 2 and e.startswith("/") and e.endswith("/"):
+                regexes.append(e[1:-1])
+            elif _CJK.search(e):
+                cjk.append(re.escape(e.lower()))
+            else:
+                words.append(r"\s+".join(re.escape(w) for w in e.lower().split()))
+        parts = ([r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)"] if words else []) + cjk
+        self._plain = re.compile("|".join(parts)) if parts else None
+        self._regex = re.compile("|".join(f"(?:{r})" for r in regexes), re.I) if regexes else None
+
+    def search(self, text: str, lowered: str | None = None) -> str | None:
+        """The first phrase found in `text` (as written in the text), or None."""
+        if self._plain is not None:
+            low = lowered if lowered is not None else text.lower()
+            m = self._plain.search(low)
+            if m:
+                return text[m.start():m.end()] if len(low) == len(text) else m.group(0)
+        if self._regex is not None:
+            m = self._regex.search(text)
+            if m:
+                return m.group(0)
+        return None
+
+    def findall(self, text: str) -> list[str]:
+        found = self._plain.findall(text.lower()) if self._plain is not None else []
+        return found + (self._regex.findall(text) if self._regex is not None else [])
+
+
+_SCOPE = Phrases(PROJECT_SCOPE)
+_FENCE = re.compile(r"```.*?(?:```|$)", re.S)
+_CODE_LINE = re.compile(r"^(?:\s{2,}\S|\t|[+-]{1}[^+-]|@@|\s*\d+[:\t│|]|\s*(?:at |File \"|Traceback|"
+                        r"\d{4}-\d\d-\d\d|\[\d|[A-Z]+\s*\]|[{}()\[\];]|(?:def|class|function|import|from|"
+                        r"return|if|for|const|let|var|func|fn|pub|public|#include)\b)|.*[;{}]\s*$)")
+
+
+@dataclass(frozen=True)
+class Refs:
+    """References of one prompt: paths/file names, code identifiers, project-scope phrases."""
+
+    paths: tuple[str, ...] = ()
+    idents: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        return self.paths + self.idents
+
+
+def strip_code(text: str) -> str:
+    """`text` without fenced blocks (pasted material is context, not a reference)."""
+    return _FENCE.sub(" ", text) if "```" in text else text
+
+
+def pasted(text: str) -> bool:
+    """Does the prompt carry pasted material — a fence, or several lines of code, diff or log?"""
+    if "```" in text:
+        return True
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) < 3:
+        return False
+    return sum(1 for ln in lines if _CODE_LINE.match(ln)) >= 3
+
+
+def references(text: str, *, scope: Phrases | None = None) -> Refs:
+    """References in a human prompt (fenced blocks excluded: pasted text is already context)."""
+    text = strip_code(text)
+    if "://" in text:
+        text = _URL.sub(" ", text)
+    paths: list[str] = []
+    for m in _PATH.finditer(text):
+        p = m.group(0).rstrip(".")
+        if p.count("/") == 1 and p.endswith("/") is False and "." not in p and len(p) < 8:
+            continue                       # "and/or", "I/O", "yes/no": not paths
+        if p.strip("./") and p not in paths:
+            paths.append(p)
+    idents: list[str] = []
+    covered = " ".join(paths)
+    for m in _IDENT.finditer(text):
+        s = m.group(0)
+        if s.lower() in _NOT_IDENT or s in covered or s in idents:
+            continue
+        idents.append(s)
+    for m in _TICKS.finditer(text):
+        s = m.group(1).strip()
+        if s and " " not in s and s not in idents and s not in paths and s.lower() not in _NOT_IDENT:
+            idents.append(s)
+    found = (scope or _SCOPE).findall(text)
+    return Refs(tuple(paths), tuple(idents), tuple(dict.fromkeys(f.lower() for f in found)))
+
+
+def mask(text: str, refs: Refs) -> str:
+    """`text` with each named reference replaced by "§" (what is asked, not what it is about)."""
+    for r in sorted(refs.named, key=len, reverse=True):
+        text = text.replace(r, " § ")
+    return text
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+
+
+def _drop_reminders(text: str) -> str:
+    """`text` without <system-reminder> blocks (str.find: a lazy regex over a 4 KB reminder is slow)."""
+    start = text.find("<system-reminder>")
+    if start < 0:
+        return text
+    kept, pos = [], 0
+    while start >= 0:
+        kept.append(text[pos:start])
+        end = text.find("</system-reminder>", start)
+        if end < 0:
+            return " ".join(kept)
+        pos = end + len("</system-reminder>")
+        start = text.find("<system-reminder>", pos)
+    kept.append(text[pos:])
+    return " ".join(kept)
+
+
+@dataclass(frozen=True)
+class ConversationText:
+    """Everything the model has been shown before the latest prompt, as one searchable string."""
+
+    text: str
+    tool_results: int          # tool results so far (a session that has read something)
+    assistant_turns: int       # earlier assistant messages
+
+    @property
+    def material(self) -> bool:
+        """Is there anything a follow-up could be about?"""
+        return self.tool_results > 0 or self.assistant_turns > 0
+
+    def has(self, ref: str) -> bool:
+        """Is `ref` in the conversation? Paths also match by their last component."""
+        if ref in self.text:
+            return True
+        r = ref.rstrip("/").lstrip("./")
+        if r and r in self.text:
+            return True
+        if r.endswith("()") and r[:-2] in self.text:
+            return True
+        base = r.rsplit("/", 1)[-1]
+        return bool(base) and base != r and "." in base and base in self.text
+
+
+def conversation_text(messages: Sequence[Any], end: int) -> ConversationText:
+    """Text of messages[:end] the model saw: tool inputs and results, user text, assistant text."""
+    pieces: list[str] = []
+    results = answers = 0
+    for m in messages[:end]:
+        if not isinstance(m, dict) or m.get("role") == "system":
+            continue
+        c = m.get("content")
+        assistant = m.get("role") == "assistant"
+        answers += assistant
+        if isinstance(c, str):
+            pieces.append(c if assistant else _drop_reminders(c))
+            continue
+        if not isinstance(c, list):
+            continue
+        for b in c:
+            if not isinstance(b, dict):
+                continue
+            t = b.get("type")
+            if t == "text":
+                s = b.get("text") or ""
+                pieces.append(s if assistant else _drop_reminders(s))
+            elif t == "tool_use":
+                _strings(b.get("input"), pieces)
+            elif t == "tool_result":
+                results += 1
+                _strings(b.get("content"), pieces)
+    return ConversationText("\n".join(pieces), results, answers)
+
+
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORDS = {k: frozenset(v) for k, v in {
+    "es": ("el", "la", "los", "las", "que", "qué", "por", "para", "una", "esta", "este", "cómo", "dónde",
+           "función", "archivo", "explícame", "con", "del", "y", "es", "se", "lo", "puedes", "hay"),
+    "fr": ("le", "la", "les", "des", "est", "que", "qui", "quoi", "pourquoi", "comment", "une", "cette", "ce",
+           "dans", "du", "et", "fichier", "fonction", "peux", "où", "sur", "pas", "je", "moi"),
+    "de": ("der", "die", "das", "und", "ist", "nicht", "wie", "warum", "was", "wo", "ein", "eine", "diese",
+           "dieser", "datei", "funktion", "mir", "bitte", "mit", "den", "dem", "auf", "ich", "es"),
+    "pt": ("o", "os", "as", "que", "por", "para", "uma", "um", "esta", "este", "essa", "esse", "como", "onde",
+           "função", "arquivo", "não", "com", "do", "da", "e", "é", "me", "você", "isso"),
+    "en": ("the", "is", "what", "why", "how", "this", "that", "and", "of", "to", "it", "does", "in", "a",
+           "file", "function", "please", "can", "you", "where", "which", "me", "do", "with"),
+}.items()}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def language(text: str) -> str:
+    """Best guess among LANGS (script first, then common words)."""
+    text = strip_code(text)[:600]
+    if _KANA.search(text):
+        return "ja"
+    if _HAN.search(text):
+        return "zh"
+    words = [w.lower() for w in _WORD.findall(text)]
+    best, score = "en", 0.0
+    for lang, common in _LATIN_WORDS.items():
+        s = sum(1 for w in words if w in common) + (0.5 if lang == "en" else 0.0)
+        if lang == "es" and any(ch in text for ch in "ñ¿¡"):
+            s += 3
+        if lang == "pt" and any(ch in text for ch in "ãõç"):
+            s += 2
+        if lang == "fr" and any(ch in text for ch in "èêàù"):
+            s += 1
+        if lang == "de" and any(ch in text for ch in "äöüß"):
+            s += 2
+        if s > score:
+            best, score = lang, s
+    return best

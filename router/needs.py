@@ -1,0 +1,171 @@
+"""The `needs` verdict: can this prompt be answered from what is already in the conversation?
+
+    context    everything it refers to is in the conversation, or the material is pasted in the
+               prompt, or it is a follow-up about what was just read, changed or said
+    workspace  it refers to something not yet seen, asks to find/search/list/open/check something,
+               or asks about the project on a session that has read nothing
+    none       general knowledge, nothing about this workspace
+    change     edit/run/commit/install… in any phrasing, including "ok, apply it", "ship it"
+
+Why this question and not "analysis or action": a tool-free turn (the cached MLX route) can only
+answer from the conversation; "explain store.py" before store.py was read is a workspace turn.
+
+Structure decides first (language-independent: references and whether they were seen, pasted
+material, whether the session has anything yet); the *act* of the prompt (change / search / ask /
+general) comes from the YAML's word lists when one matches, else from the small classifier in
+router.needs_model. A wrong tool-free guess breaks the turn while a wrong tool guess only costs
+speed, so a question the classifier is unsure about (change probability ≥ `CHANGE_FLOOR`, or
+its own probability below `ASK_FLOOR`; both chosen by cross-validation on the training split) is
+treated as a change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from turnroute.router.context import (PROJECT_SCOPE, Phrases, Refs, conversation_text, language, mask, pasted, references,
+                            strip_code)
+from turnroute.router.needs_model import ACTS, Model, load_model
+
+__all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "classifier_text", "CHANGE_FLOOR"]
+
+NEEDS = ("context", "workspace", "none", "change")
+CHANGE_FLOOR = 0.3
+ASK_FLOOR = 0.7
+
+
+
+# Word lists that override the classifier (first list that matches wins, in ACTS order). Short on
+# purpose: the classifier handles ordinary phrasing; these are the phrases it must never miss.
+DEFAULT_CHANGE: tuple[str, ...] = (
+    "go ahead", "ship it", "apply it", "apply that", "apply the fix", "do it", "make it so", "yes, do that",
+    "commit it", "lgtm, merge", "adelante", "hazlo", "aplícalo", "vas-y", "applique-le", "fais-le",
+    "mach das", "mach es", "leg los", "pode fazer", "aplica isso", "manda ver", "就这么改", "照这样改", "动手吧",
+    "そのまま適用", "やってください", "進めてください")
+DEFAULT_SEARCH: tuple[str, ...] = ()
+DEFAULT_ASK: tuple[str, ...] = ()
+DEFAULT_GENERAL: tuple[str, ...] = ()
+@dataclass(frozen=True)
+class NeedsSets:
+    """The YAML's `needs:` word lists (overrides of the classifier) and project-scope phrases."""
+
+    change: Sequence[str] = DEFAULT_CHANGE
+    search: Sequence[str] = DEFAULT_SEARCH
+    ask: Sequence[str] = DEFAULT_ASK
+    general: Sequence[str] = DEFAULT_GENERAL
+    scope: Sequence[str] = PROJECT_SCOPE
+    _res: tuple = field(init=False, repr=False, compare=False)
+    _scope: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for k in ("change", "search", "ask", "general", "scope"):
+            object.__setattr__(self, k, tuple(getattr(self, k)))
+        object.__setattr__(self, "_res", tuple((a, Phrases(getattr(self, a))) for a in ACTS if getattr(self, a)))
+        object.__setattr__(self, "_scope", Phrases(self.scope))
+
+    def word(self, text: str) -> tuple[str, str] | None:
+        """(act, matched words) from the override lists, if any matches."""
+        low = text.lower()
+        for act, phrases in self._res:
+            hit = phrases.search(text, low)
+            if hit:
+                return act, hit
+        return None
+
+    def model(self) -> Model:
+        return load_model()
+
+
+DEFAULT_NEEDS_SETS = NeedsSets()
+
+
+@dataclass(frozen=True)
+class Needs:
+    verdict: str
+    act: str
+    act_by: str                    # "words 'ship it'" | "classifier 0.87"
+    seen: tuple[str, ...]
+    unseen: tuple[str, ...]
+    scope: tuple[str, ...]
+    pasted: bool
+    language: str
+    why: str                       # the structural reason for the verdict
+
+    def evidence(self) -> str:
+        """One line for `route --explain` and the log's reason."""
+        refs = []
+        if self.unseen:
+            refs.append("unseen " + ", ".join(self.unseen[:4]))
+        if self.seen:
+            refs.append("seen " + ", ".join(self.seen[:4]))
+        if self.scope:
+            refs.append("scope " + ", ".join(self.scope[:2]))
+        extra = "; ".join(refs + (["pasted"] if self.pasted else []))
+        return f"{self.verdict}: {self.why} (act {self.act} by {self.act_by}; lang {self.language}" \
+               + (f"; {extra}" if extra else "") + ")"
+
+
+def classifier_text(prompt: str, refs: Refs) -> str:
+    """What the act classifier reads: the prompt without fences, references masked."""
+    text = strip_code(prompt)
+    return mask(text if text.strip() else prompt, refs)
+
+
+# Where one request ends and the next may begin: "explain why it fails and fix it".
+_CLAUSE = re.compile(r"[.!?;\n。！？；]+\s*|,?\s+\b(?:and(?: then)?|then|also|y(?: luego)?|luego|et(?: puis)?|puis|"
+                     r"und(?: dann)?|dann|e(?: depois)?|depois)\s+|然后|并且|再|それから|そして")
+
+
+def _act(text: str, sets: NeedsSets) -> tuple[str, str, dict[str, float] | None]:
+    hit = sets.word(text)
+    if hit is not None:
+        return hit[0], f"words {hit[1]!r}", None
+    model = sets.model()
+    act, p, probs = model.predict(text)
+    if act != "change":                      # any later clause that asks for a change makes it one
+        clauses = [c for c in _CLAUSE.split(text) if c and len(c.strip()) > 2 and ":" not in c]  # no log lines
+        for c in clauses[1:4]:
+            c_act, c_p, c_probs = model.predict(c)
+            if c_act == "change" and c_p >= 0.8:
+                return c_act, f"classifier {c_p:.2f} on {c.strip()[:40]!r}", c_probs
+    if act in ("ask", "general") and (probs.get("change", 0.0) >= CHANGE_FLOOR or p < ASK_FLOOR):
+        return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})", probs
+    return act, f"classifier {p:.2f}", probs
+
+
+def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = DEFAULT_NEEDS_SETS) -> Needs:
+    """The verdict for `prompt` given the conversation `messages[:end]` before it."""
+    conv = conversation_text(messages, end)
+    refs = references(prompt, scope=sets._scope)
+    has_paste = pasted(prompt)
+    if has_paste:                                  # what the prompt pastes counts as shown
+        conv = type(conv)(conv.text + "\n" + prompt, conv.tool_results, conv.assistant_turns)
+    seen = tuple(r for r in refs.named if conv.has(r))
+    unseen = tuple(r for r in refs.named if r not in seen)
+    act, by, _ = _act(classifier_text(prompt, refs), sets)
+    lang = language(prompt)
+
+    def out(verdict: str, why: str) -> Needs:
+        return Needs(verdict, act, by, seen, unseen, refs.scope, has_paste, lang, why)
+
+    if act == "change":
+        return out("change", "asks for a change")
+    if unseen:
+        return out("workspace", "refers to something not in the conversation")
+    if act == "search" and not has_paste:
+        return out("workspace", "asks to find, list or open something")
+    if has_paste:
+        return out("context", "the material is pasted in the prompt")
+    if seen:
+        return out("context", "everything it refers to is in the conversation")
+    if refs.scope:
+        if conv.tool_results:
+            return out("context", "about the project, after the session has read it")
+        return out("workspace", "about the project, on a session that has read nothing")
+    if act == "general":
+        return out("none", "general knowledge")
+    if conv.material:
+        return out("context", "a follow-up on the conversation")
+    return out("workspace", "refers to something, on a session that has nothing yet")

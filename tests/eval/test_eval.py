@@ -1,0 +1,97 @@
+"""The shipped rules on the labelled corpus: what `turnroute eval` reports, held to the issue's bar."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.eval.corpus import CORPUS, training_rows
+from tests.eval.train_needs import examples
+from turnroute.router.context import LANGS, references
+from turnroute.router.evaluate import LABELS, score, summary, turns_of
+from turnroute.router.needs import classifier_text
+from turnroute.router.rules import parse_ruleset
+from turnroute.router.yamlsrc import load_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shipped(name: str = "turnroute.yaml"):
+    path = REPO / "config" / name
+    doc = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    return parse_ruleset(doc, backends=set(doc["backends"]), source=str(path))
+
+
+@pytest.fixture(scope="module")
+def turns():
+    return turns_of(CORPUS)
+
+
+@pytest.fixture(scope="module")
+def held_out(turns):
+    return summary(score([t for t in turns if t.heldout], shipped()))
+
+
+def test_corpus_is_big_multilingual_and_has_a_held_out_split(turns):
+    assert len(turns) >= 300
+    assert {t.lang for t in turns} == set(LANGS) and {t.label for t in turns} == set(LABELS)
+    held = [t for t in turns if t.heldout]
+    assert len(held) >= 100 and {t.label for t in held} == set(LABELS)
+    # bodies are Claude Code-shaped: tools, date reminder, earlier tool calls with numbered file text
+    body = next(t.body for t in turns if t.id == "r16-en")
+    assert len(body["tools"]) >= 10 and "<system-reminder>" in str(body["messages"][0])
+    assert any(b.get("type") == "tool_result" and "     1\t" in str(b.get("content"))
+               for m in body["messages"] if isinstance(m["content"], list) for b in m["content"])
+
+
+def test_held_out_prompts_never_reach_the_classifier_training_data():
+    held = {classifier_text(str(row[lang]), references(str(row[lang])))
+            for row in CORPUS["rows"] if row.get("heldout") for lang in LANGS if lang in row}
+    trained = {text for text, _ in examples()}
+    assert not held & trained
+    assert len(list(training_rows(CORPUS))) + len(held) >= 300
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's bar is not met yet: held-out 80.4 % of 168 turns "
+                                       "(fr, de 70.8 %), 6 starved; the second held-out batch, written after "
+                                       "all tuning, scored 75 %")
+def test_held_out_meets_the_issue_bar(held_out):
+    assert held_out["accuracy"] >= 0.95
+    assert all(right / n >= 0.90 for right, n in held_out["by_lang"].values())
+    assert not held_out["starved"]
+
+
+def test_held_out_does_not_regress(held_out):
+    """Today's measurement as a floor, until the bar above is met."""
+    assert held_out["accuracy"] >= 0.80
+    assert len(held_out["starved"]) <= 6
+    right, n = held_out["by_label"]["workspace"]
+    assert right / n >= 0.9                        # unseen files and searches get their tools
+
+
+def test_training_split_is_routed_without_starving_anything(turns):
+    s = summary(score([t for t in turns if not t.heldout], shipped()))
+    assert not s["starved"] and s["accuracy"] >= 0.95
+
+
+def test_mlx_tools_profile_never_strips_tools_from_a_turn_that_needs_them(turns):
+    s = summary(score(turns, shipped("mlx-tools.yaml")))
+    assert not s["starved"]
+    assert s["accuracy"] == summary(score(turns, shipped()))["accuracy"]    # same verdicts, other routes
+
+
+def test_turnroute_eval_prints_the_tables_and_every_starved_turn():
+    r = subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", "eval", "--config",
+                        str(REPO / "config" / "turnroute.yaml"), "--split", "all"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = r.stdout
+    assert "held-out split:" in out and "training split: 100.0 %" in out, r.stderr
+    for word in ("per label:", "per language:", "confusion (rows: label, columns: verdict):",
+                 "starved (needs tools, routed without):", *LABELS, *LANGS):
+        assert word in out
+    starved = [line for line in out.splitlines() if line.startswith("    r") and "rule from-context" in line]
+    assert r.returncode == (1 if starved else 0)
+    assert all("change →" in line or "workspace →" in line for line in starved)
