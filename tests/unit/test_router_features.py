@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -197,20 +196,6 @@ def test_mint_and_origin_ids_roundtrip():
     assert origin_of(tid, {"lmstudio"}) is None
     assert origin_of(cc.foreign_tool_id(), {"mlx", "lmstudio"}) is None
     assert origin_of(None, {"mlx"}) is None
-
-
-def test_extract_is_fast():
-    """Runs on every request: an ~80 KB main turn with 24 tools must take well under 100 µs."""
-    body, headers = cc.main_turn("explain the retry logic"), cc.cc_headers()
-    loop = cc.tool_result_turn("fix it", loops=20)
-    for b in (body, loop):
-        feats(b, headers)
-        n = 300
-        t0 = time.perf_counter()
-        for _ in range(n):
-            extract_features(b, headers, backends=BACKENDS)
-        per = (time.perf_counter() - t0) / n
-        assert per < 300e-6, f"extract_features took {per * 1e6:.0f} µs"   # ~15–40 µs measured
 
 
 INTENT_CASES = [

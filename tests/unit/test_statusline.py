@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -66,12 +65,9 @@ def test_command_is_fast_as_claude_code_runs_it():
     env = dict(os.environ)
     payload = json.dumps({"session_id": A, "workspace": {"current_dir": "/tmp"}}).encode()
     cmd = [sys.executable, "-X", "importtime", "-m", "turnroute.gateway.cli", "statusline", "--log", str(FIXTURE)]
-    t0 = time.perf_counter()
     out = subprocess.run(cmd, input=payload, capture_output=True, env=env, timeout=10)
-    wall = time.perf_counter() - t0
     assert out.returncode == 0
     assert out.stdout.decode().strip() == "⇄ mlx · analysis-on-mlx · 9.0s · cache 93%"
     imported = out.stderr.decode()
     for heavy in ("typer", "fastapi", "yaml", "httpx", "prometheus_client", "asyncio"):
         assert f" {heavy}\n" not in imported and f" {heavy}." not in imported, heavy
-    assert wall < 2.0  # generous for loaded CI; the import check above is what keeps it fast
