@@ -11,8 +11,8 @@ from turnroute.router.features import DEFAULT_MARKERS, Features, Markers, TurnKi
 from turnroute.router.ids import mint_tool_id, origin_of
 from turnroute.router.intents import IntentSets
 from turnroute.router.replay import ReplayRow, features_from_log, format_replay, parse_capture, replay_inputs
-from turnroute.router.rules import (ConfigError, Decision, Rule, RuleSet, RuleTrace, UnknownRoute, describe_features,
-                          explain, parse_ruleset)
+from turnroute.router.explain import describe_features, explain
+from turnroute.router.rules import ConfigError, Decision, Rule, RuleSet, RuleTrace, UnknownRoute, parse_ruleset
 from turnroute.router.sticky import TurnMemory, sticky_key
 from turnroute.router.yamlsrc import LineDict, LineList, load_yaml
 

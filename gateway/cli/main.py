@@ -101,7 +101,7 @@ def _read_capture(path: str) -> tuple[dict, dict]:
 def cmd_route(args: argparse.Namespace) -> int:
     from turnroute.gateway.pipeline import override_for
     from turnroute.gateway.tokens import TokenCounter
-    from turnroute.router.rules import describe_features, explain
+    from turnroute.router.explain import describe_features, explain
     from turnroute.router.safeguards.explain import format_safeguard_rows, safeguard_rows
 
     _, config = _load(args.config)

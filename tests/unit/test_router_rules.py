@@ -9,7 +9,8 @@ import pytest
 
 from turnroute.router.intents import IntentSets
 from turnroute.router.replay import format_replay, replay_inputs
-from turnroute.router.rules import ConfigError, UnknownRoute, describe_features, explain, parse_ruleset
+from turnroute.router.explain import describe_features, explain
+from turnroute.router.rules import ConfigError, UnknownRoute, parse_ruleset
 from turnroute.router.yamlsrc import load_yaml
 from tests.fixtures import cc_requests as cc
 
