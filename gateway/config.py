@@ -36,6 +36,18 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    """Who may call the gateway and how much it takes on at once (read at start-up)."""
+
+    allowed_hosts: tuple[str, ...] = ()     # Host names beyond loopback (a proxy's name)
+    allowed_origins: tuple[str, ...] = ()   # browser origins beyond the gateway's own
+    api_keys: tuple[str, ...] = ()          # required to bind beyond loopback; never logged
+    max_concurrent: int = 64                # requests served at once; more get 529
+    shutdown_grace: float = 5.0             # seconds streams may finish after SIGTERM
+    preload_litellm: bool = False           # import LiteLLM at start-up instead of on first use
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     host: str
@@ -45,10 +57,12 @@ class Config:
     backends: dict[str, BackendConfig]
     rules: RuleSet
     safeguards: SafeguardSettings = SafeguardSettings()
+    edge: EdgeSettings = EdgeSettings()
 
 
 # Defaults live in the dataclasses; the reader below takes them from these instances.
 _LOG = LogSettings()
+_EDGE = EdgeSettings()
 _BACKEND = BackendConfig(name="", type="openai", urls=(), model="")
 _SUPPORTS = Supports()
 
@@ -161,9 +175,10 @@ def parse_config(text: str, source: str) -> Config:
     for k in doc:
         if k not in TOP_LEVEL:
             raise r.error(doc, k, k, f"unknown section (expected one of {', '.join(sorted(TOP_LEVEL))})")
-    server = r.mapping(doc, "server", "server", {"host", "port"})
+    server = r.mapping(doc, "server", "server", {"host", "port", "allowed_hosts", "allowed_origins",
+                                                 "api_keys", "shutdown_grace", "preload_litellm"})
     logs = r.mapping(doc, "log", "log", {"path", "max_bytes", "keep", "prompts"})
-    limits = r.mapping(doc, "limits", "limits", {"max_body_bytes"})
+    limits = r.mapping(doc, "limits", "limits", {"max_body_bytes", "max_concurrent"})
     backends_node = r.mapping(doc, "backends", "backends", set(doc.get("backends") or {}))
     if not backends_node:
         raise r.error(doc, "backends", "backends", "declare at least one backend")
@@ -178,7 +193,28 @@ def parse_config(text: str, source: str) -> Config:
                         keep=r.typed(logs, "keep", "log.keep", int, _LOG.keep),
                         prompts=r.typed(logs, "prompts", "log.prompts", bool, _LOG.prompts)),
         max_body_bytes=r.typed(limits, "max_body_bytes", "limits.max_body_bytes", int, 32 * 1024 * 1024),
-        backends=backends, rules=rules, safeguards=parse_safeguards(doc, backends=list(backends), source=source))
+        backends=backends, rules=rules, safeguards=parse_safeguards(doc, backends=list(backends), source=source),
+        edge=_edge(r, server, limits))
+
+
+def _strings(r: Ctx, node: dict, key: str, path: str) -> tuple[str, ...]:
+    value = r.typed(node, key, path, list, [])
+    if not all(isinstance(v, str) and v for v in value):
+        raise r.error(node, key, path, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _edge(r: Ctx, server: dict, limits: dict) -> EdgeSettings:
+    concurrent = r.typed(limits, "max_concurrent", "limits.max_concurrent", int, _EDGE.max_concurrent)
+    if concurrent < 1:
+        raise r.error(limits, "max_concurrent", "limits.max_concurrent", "must be at least 1")
+    return EdgeSettings(
+        allowed_hosts=_strings(r, server, "allowed_hosts", "server.allowed_hosts"),
+        allowed_origins=_strings(r, server, "allowed_origins", "server.allowed_origins"),
+        api_keys=_strings(r, server, "api_keys", "server.api_keys"),
+        max_concurrent=concurrent,
+        shutdown_grace=r.typed(server, "shutdown_grace", "server.shutdown_grace", float, _EDGE.shutdown_grace),
+        preload_litellm=r.typed(server, "preload_litellm", "server.preload_litellm", bool, _EDGE.preload_litellm))
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -212,28 +248,41 @@ class ConfigWatcher:
         except OSError:
             return None
 
-    def check(self) -> bool:
-        """Reload if the file changed; returns True when a new config was applied."""
+    def load_changed(self) -> Config | None:
+        """The new config if the file changed and is good (file reads and YAML parsing: no loop needed)."""
         stamp = self._stat()
         if stamp == self._stamp or stamp is None:
-            return False
+            return None
         self._stamp = stamp
         try:
             config = load_config(self.path)
         except ConfigError as exc:
             self.last_error = str(exc)
             log.error("config reload rejected, keeping the last good config: %s", exc)
-            return False
+            return None
         self.last_error = None
+        return config
+
+    def use(self, config: Config) -> None:
         self.apply(config)
         log.info("config reloaded from %s", self.path)
-        return True
+
+    def check(self) -> bool:
+        """Reload if the file changed; returns True when a new config was applied."""
+        config = self.load_changed()
+        if config is not None:
+            self.use(config)
+        return config is not None
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                self.check()
+                # Parsing runs in a thread so a big YAML file never stalls streams; applying is
+                # a few assignments and stays on the loop with the requests that read the config.
+                config = await asyncio.to_thread(self.load_changed)
+                if config is not None:
+                    self.use(config)
             except Exception:  # never let the watcher die
                 log.exception("config watcher error")
 

@@ -21,7 +21,6 @@ from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, encode_event,
                                         json_schema_of,
                                         openai_response_to_chunk, to_openai)
-from turnroute.gateway.protocol.schemacheck import SchemaProblem, check_schema
 from turnroute.router import Decision, Features, TurnKind
 from turnroute.router.ids import mint_tool_id
 
@@ -78,12 +77,7 @@ async def call_with_fallback(view: RequestView, features: Features, decision: De
     whose context window (`windows`, by name) cannot hold the prompt is skipped without a call;
     when none can, the answer is the 400 "prompt is too long" that makes Claude Code compact.
     """
-    schema = json_schema_of(view.body)
-    if schema is not None and features.turn is not TurnKind.TITLE:
-        try:
-            check_schema(schema)
-        except SchemaProblem as exc:
-            raise InvalidRequestError(f"output_config.format.schema is not a valid JSON schema: {exc}") from None
+    # The client's schema was checked with the body (protocol.validate), before any backend call.
     order = [decision.backend, *[b for b in decision.fallback if b != decision.backend]]
     fallbacks: list[dict[str, str]] = []
     last: GatewayError | None = None

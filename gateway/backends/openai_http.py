@@ -22,6 +22,7 @@ from turnroute.gateway.errors import (
     status_for_upstream,
     tool_refusal,
 )
+from turnroute.gateway.protocol.jsonfast import dumps
 from turnroute.gateway.protocol.sse import SSEDecoder
 
 # identity: SSE chunks are parsed as they arrive, undecoded (auto_decompress is off).
@@ -40,6 +41,12 @@ def upstream_message(raw: bytes) -> str:
             return str(err.get("message") or err.get("detail") or err)[:500]
         return str(err)[:500]
     return str(data)[:500]
+
+
+def no_valid_chunk(name: str, url: str, junk: str | None) -> BackendFailed:
+    """A stream of nothing usable is a failure, never an empty ``end_turn`` answer."""
+    seen = f"; it sent {junk[:100]!r}" if junk else ""
+    return BackendFailed(f"backend '{name}' ({url}) sent no valid chunk{seen}", backend=name)
 
 
 def error_for_status(cfg: BackendConfig, url: str, status: int, raw: bytes) -> GatewayError:
@@ -82,7 +89,7 @@ async def post_json(client: aiohttp.ClientSession, cfg: BackendConfig, url: str,
                     headers: dict[str, str] | None) -> Any:
     """POST a JSON body, return the parsed 200 answer; every failure as the gateway's error."""
     try:
-        async with client.post(url, data=orjson.dumps(body), headers=headers) as resp:
+        async with client.post(url, data=dumps(body), headers=headers) as resp:
             raw = await resp.read()
             status = resp.status
     except TRANSPORT_ERRORS as exc:
@@ -99,7 +106,7 @@ async def open_stream(client: aiohttp.ClientSession, cfg: BackendConfig, url: st
                       headers: dict[str, str] | None) -> aiohttp.ClientResponse:
     """POST a streaming request; the response once it answered 200 (the caller releases it)."""
     try:
-        resp = await client.post(url, data=orjson.dumps(body), headers=headers)
+        resp = await client.post(url, data=dumps(body), headers=headers)
     except TRANSPORT_ERRORS as exc:
         raise transport_error(cfg, url, exc) from None
     if resp.status != 200:
@@ -161,25 +168,34 @@ class OpenAIHTTPBackend:
         try:
             decoder = SSEDecoder()
             finished = False
+            valid, junk = 0, None
             try:
                 async for raw in resp.content.iter_any():
                     for item in decoder.feed(raw):
                         if item == "[DONE]":
+                            if not valid:
+                                raise no_valid_chunk(self.name, url, junk)
                             clean = True
                             return
-                        if isinstance(item, dict):
-                            if "error" in item and "choices" not in item:
-                                raise BackendFailed(
-                                    f"backend '{self.name}' ({url}) reported an error mid-stream: "
-                                    f"{upstream_message(orjson.dumps(item))}", backend=self.name)
-                            finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
-                            yield item
+                        if not isinstance(item, dict):
+                            junk = junk or item
+                            continue
+                        valid += 1
+                        if "error" in item and "choices" not in item:
+                            raise BackendFailed(
+                                f"backend '{self.name}' ({url}) reported an error mid-stream: "
+                                f"{upstream_message(orjson.dumps(item))}", backend=self.name)
+                        finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
+                        yield item
                 for item in decoder.flush():
                     if isinstance(item, dict):
+                        valid += 1
                         finished = finished or any(c.get("finish_reason") for c in item.get("choices") or ())
                         yield item
             except TRANSPORT_ERRORS as exc:
                 raise transport_error(self.config, url, exc) from None
+            if not valid:
+                raise no_valid_chunk(self.name, url, junk)
             if not finished:
                 # A stream that just stops (mlx-lm's generation thread died, a proxy cut it) is not a
                 # finished answer: fail it so the client retries instead of keeping partial text.

@@ -35,9 +35,9 @@ def _load(arg: str | None):
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    import uvicorn
-
     from turnroute.gateway.edge.app import create_app
+    from turnroute.gateway.edge.doors import api_keys, is_loopback
+    from turnroute.gateway.edge.drain import serve
 
     logging.basicConfig(level=os.environ.get("TURNROUTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s turnroute %(levelname)s %(message)s")
@@ -46,6 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     path, config = _load(args.config)
     host = args.host or config.host
     port = args.port or config.port
+    if not is_loopback(host) and not api_keys(config):
+        print(f"turnroute: refusing to listen on {host}: beyond loopback anyone on the network could use "
+              "the gateway; set server.api_keys in the config (or TURNROUTE_API_KEYS)", file=sys.stderr)
+        return 2
     app = create_app(config, config_path=path, watch=not args.no_reload)
     print(f"turnroute: http://{host}:{port}  config {path}", file=sys.stderr)
     for name, b in config.backends.items():
@@ -54,8 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  backend {name}: {b.model} at {where} ({via})", file=sys.stderr)
     print(f"  requests log: {app.state.gateway.log.path}", file=sys.stderr)
     print(f"  point Claude Code at it: ANTHROPIC_BASE_URL=http://{host}:{port} claude", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+    serve(app, app.state.gateway.drain, host=host, port=port, log_level="warning", access_log=False)
     return 0
 
 

@@ -15,9 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from turnroute.gateway.backends.litellm_backend import warm_import
 from turnroute.gateway.config import Config, ConfigWatcher
+from turnroute.gateway.edge.doors import Doors, api_keys
 from turnroute.gateway.edge.handlers import Gateway, json_response
 from turnroute.gateway.errors import envelope_bytes
 from turnroute.gateway.observe.live import make_ui_router
+from turnroute.gateway.observe.record import add_known_secret
 
 #: Seconds after start-up at which LiteLLM is imported in the background (see lifespan).
 WARM_IMPORT_DELAY = 3.0
@@ -28,10 +30,9 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
 
     async def lifespan(app: FastAPI):
         warm = None
-        if any(b.config.type == "litellm" for b in gw.backends.values()):
-            # Import LiteLLM (seconds of CPU) a little after start-up, so the first requests on
-            # the direct route are not slowed by it holding the GIL; a LiteLLM request that comes
-            # sooner imports it on demand.
+        if config.edge.preload_litellm and any(b.config.type == "litellm" for b in gw.backends.values()):
+            # Importing LiteLLM costs ~130 MB and seconds of CPU: by default the first LiteLLM
+            # request pays for it (in a thread); preloading imports it a little after start-up.
             warm = asyncio.get_running_loop().call_later(WARM_IMPORT_DELAY, warm_import)
         gw.backends.refresh_windows_soon()      # context windows the servers report (LM Studio)
         gw.managed.start()
@@ -65,8 +66,12 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
     for path in ("/", "/api/hello"):
         app.add_api_route(path, hello, methods=["GET", "HEAD"])
 
-    async def health() -> Response:
-        return json_response(await gw.health())
+    async def health(request: Request) -> Response:
+        report = await gw.health()
+        status = 200 if report["ok"] else 503
+        if not request.scope.get("state", {}).get("authorized", True):
+            report = {"ok": report["ok"]}     # without the key: up or down, nothing about the setup
+        return json_response(report, status)
 
     async def models() -> Response:
         return json_response(gw.models())
@@ -79,4 +84,9 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
     app.include_router(make_ui_router(gw.log))
+    keys = api_keys(config)
+    for key in keys:
+        add_known_secret(key)              # scrubbed verbatim should a key ever reach a log line
+    app.add_middleware(Doors, allowed_hosts=config.edge.allowed_hosts, allowed_origins=config.edge.allowed_origins,
+                       api_keys=keys, on_reject=gw.refused)
     return app

@@ -22,7 +22,7 @@ from turnroute.gateway.backends import Backend
 from turnroute.gateway.backends.managed import ManagedServers
 from turnroute.gateway.backends.pool import BackendPool
 from turnroute.gateway.config import Config, ConfigWatcher
-from turnroute.gateway.errors import AllBackendsFailed, GatewayError, InvalidRequestError, RequestTooLarge, envelope
+from turnroute.gateway.errors import AllBackendsFailed, BackendFailed, GatewayError, InvalidRequestError, envelope
 from turnroute.gateway.observe.log import RequestLog, new_record
 from turnroute.gateway.paths import log_path
 from turnroute.gateway.observe.metrics import Metrics
@@ -32,6 +32,8 @@ from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.safeguards import SafeguardCheck
 from turnroute.gateway.protocol import InvalidRequest, RequestView, encode_event, validate_count_tokens_request, validate_messages_request
 from turnroute.gateway.protocol.stream import error_event
+from turnroute.gateway.edge.drain import Drain, ShuttingDown
+from turnroute.gateway.edge.intake import Admission, maybe_off_loop, read_limited
 from turnroute.gateway.edge.sse import ClientGone, SSEResponse, close_quietly, until_disconnect
 from turnroute.gateway.tokens import TokenCounter
 from turnroute.router import Features, UnknownRoute
@@ -64,6 +66,8 @@ class Gateway:
         self.memory = TurnMemory()
         self.gate = PrefillGate()
         self.watcher: ConfigWatcher | None = None
+        self.admission = Admission(config.edge.max_concurrent)
+        self.drain = Drain(config.edge.shutdown_grace)
 
     def apply(self, config: Config) -> None:
         """Use a new config: keep backend clients whose settings did not change (warm pools)."""
@@ -81,22 +85,17 @@ class Gateway:
 
     # -- request pipeline ---------------------------------------------------------------------
 
-    async def read_json(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise RequestTooLarge(f"request body is {int(declared)} bytes; the limit is {limit} (limits.max_body_bytes)")
-        raw = await request.body()
-        if len(raw) > limit:
-            raise RequestTooLarge(f"request body is {len(raw)} bytes; the limit is {limit} (limits.max_body_bytes)")
+    @staticmethod
+    def load_json(raw: bytes, record: dict[str, Any]) -> dict[str, Any]:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+            raise InvalidRequestError(f"request body is not valid JSON: {str(exc)[:200]}") from None
         if not isinstance(body, dict):
             raise InvalidRequestError("request body must be a JSON object")
-        record["model"] = body.get("model") if isinstance(body.get("model"), str) else None
-        record["stream"] = bool(body.get("stream"))
+        model = body.get("model")
+        record["model"] = model[:256] if isinstance(model, str) else None
+        record["stream"] = body.get("stream") is True
         return body
 
     def features(self, view: RequestView, request: Request, endpoint: str) -> Features:
@@ -112,6 +111,7 @@ class Gateway:
             record["prompt"] = f.prompt_text[:2000]
 
     def finish(self, record: dict[str, Any], t0: float, status: int, error: GatewayError | Exception | None = None) -> None:
+        self.admission.leave(record["id"])
         record["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         record["status"] = status
         if error is not None:
@@ -125,15 +125,20 @@ class Gateway:
 
     async def parse(self, request: Request, record: dict[str, Any], endpoint: str) -> tuple[RequestView, Features]:
         """Body → validated dict → features, recorded in the log line as soon as they are known."""
-        body = await self.read_json(request, record)
+        raw = await read_limited(request.receive, self.config.max_body_bytes, request.headers.get("content-length"))
+        view, f = await maybe_off_loop(len(raw), self.understand, raw, request, record, endpoint)
+        self.describe(record, f)
+        return view, f
+
+    def understand(self, raw: bytes, request: Request, record: dict[str, Any], endpoint: str) -> tuple[RequestView, Features]:
+        """The CPU part of `parse` (JSON, validation, token count), in a thread for big bodies."""
+        body = self.load_json(raw, record)
         try:
             (validate_messages_request if endpoint == "messages" else validate_count_tokens_request)(body)
         except InvalidRequest as exc:
             raise InvalidRequestError(str(exc)) from None
         view = RequestView.of(body)
-        f = self.features(view, request, endpoint)
-        self.describe(record, f)
-        return view, f
+        return view, self.features(view, request, endpoint)
 
     async def messages(self, request: Request) -> Response:
         t0 = time.perf_counter()
@@ -141,6 +146,7 @@ class Gateway:
         headers = {"x-turnroute-request-id": record["id"]}
         attempt: Attempt | None = None
         try:
+            self.admit(record)
             view, f = await self.parse(request, record, "messages")
             try:
                 decision = self.config.rules.decide(f, override=override_for(request.headers))
@@ -149,7 +155,7 @@ class Gateway:
             record.update(rule=decision.rule, reason=decision.reason, route=decision.backend)
             headers["x-turnroute-rule"] = header_value(decision.rule)
             windows = self.backends.windows()
-            attempt = await until_disconnect(request, call_with_fallback(
+            attempt = await self.answer(request, record, call_with_fallback(
                 view, f, decision, self.backends, stream=f.stream, record=record, gate=self.gate,
                 windows=windows, tool_tokens=self.tokens.count_tools(view) if windows else 0,
                 headers=request.headers))
@@ -178,6 +184,8 @@ class Gateway:
         if isinstance(exc, AllBackendsFailed) and exc.attempts:
             record["fallbacks"] = [x["backend"] for x in exc.attempts]
         if isinstance(exc, GatewayError):
+            if exc.status == 413:          # the rest of the upload is not wanted: close, do not drain it
+                headers = {**headers, "connection": "close"}
             self.finish(record, t0, exc.status, exc)
             return json_response(exc.envelope(), exc.status, headers)
         # The gateway never crashes on a request: anything unexpected is a logged 500.
@@ -185,6 +193,34 @@ class Gateway:
         self.finish(record, t0, 500, exc)
         return json_response(envelope("api_error", f"turnroute internal error: {type(exc).__name__}: {exc}"),
                              500, headers)
+
+    def admit(self, record: dict[str, Any]) -> None:
+        """A new request is served unless the gateway is shutting down or already at its limit."""
+        self.drain.admit()
+        self.admission.enter(record["id"])
+
+    async def answer(self, request: Request, record: dict[str, Any], work: Any) -> Attempt:
+        """The backend's first answer; a shutdown that ends the wait turns it into `ShuttingDown`."""
+        self.drain.track(record["id"])
+        try:
+            return await until_disconnect(request, work)
+        except asyncio.CancelledError:
+            if not self.drain.was_ended(record["id"]):
+                raise
+            raise ShuttingDown() from None
+        finally:
+            self.drain.untrack(record["id"])
+
+    def refused(self, scope: dict[str, Any], status: int, kind: str, message: str) -> None:
+        """A request the doors turned away: API calls still get their log line."""
+        path = scope.get("path", "")
+        if path.startswith("/v1/messages"):
+            record = new_record(id=new_request_id(), endpoint="count_tokens" if path.endswith("count_tokens") else "messages")
+            record.update(status=status, error=kind, error_message=message, latency_ms=0.0)
+            try:
+                self.log.end(self.log.begin(record))
+            except Exception:
+                log.exception("could not write the log line for %s", record["id"])
 
     def served(self, record: dict[str, Any], headers: dict[str, str], f: Features, attempt: Attempt) -> None:
         """Record which backend answered (after any fallback) and remember it for the turn."""
@@ -200,13 +236,19 @@ class Gateway:
     async def sse(self, run: Run, check: SafeguardCheck | None = None) -> AsyncIterator[bytes]:
         record, t0 = run.record, run.t0
         status, error = 200, None
+        self.drain.track(record["id"])
         try:
             yield check.start_bytes(run) if check else run.start_bytes()
+            seen = run.attempt.first is not None
             assert run.attempt.chunks is not None
             async for chunk in run.attempt.chunks:
+                seen = True
                 data = check.feed_bytes(run, chunk) if check else run.feed_bytes(chunk)
                 if data:
                     yield data
+            if not seen:
+                name = run.attempt.backend.name
+                raise BackendFailed(f"backend '{name}' sent no valid chunk", backend=name)
             # with a check, message_delta waits for the verdicts on the reply's tool calls
             tail = await check.finish_bytes(run, self.backends, record) if check else run.finish_bytes()
             if tail:
@@ -217,15 +259,22 @@ class Gateway:
             status, error = exc.status, exc
             env = envelope("overloaded_error", exc.message) if exc.status >= 500 else exc.envelope()
             yield encode_event(*error_event(env))
-        except (asyncio.CancelledError, GeneratorExit):
-            status, error = 499, None
-            record["error"] = "client_disconnect"
+        except asyncio.CancelledError:
+            if not self.drain.was_ended(record["id"]):
+                status, record["error"] = 499, "client_disconnect"
+                raise
+            status, error = 529, ShuttingDown()
+            yield encode_event(*error_event(error.envelope()))
+        except GeneratorExit:
+            status = 529 if self.drain.was_ended(record["id"]) else 499
+            record["error"] = "shutdown" if status == 529 else "client_disconnect"
             raise
         except Exception as exc:
             log.exception("request %s failed mid-stream", record["id"])
             status, error = 500, exc
             yield encode_event(*error_event(envelope("api_error", f"turnroute internal error: {exc}")))
         finally:
+            self.drain.untrack(record["id"])
             if run.attempt.chunks is not None:
                 await close_quietly(run.attempt.chunks)
             self.finish(record, t0, status, error)
@@ -235,6 +284,7 @@ class Gateway:
         record = self.log.begin(new_record(id=new_request_id(), endpoint="count_tokens"))
         headers = {"x-turnroute-request-id": record["id"], "x-turnroute-route": "gateway"}
         try:
+            self.admit(record)
             view, f = await self.parse(request, record, "count_tokens")
             record.update(route="gateway", rule="count_tokens", reason="counted locally with tiktoken")
             pinned = override_for(request.headers)
@@ -263,7 +313,8 @@ class Gateway:
         for n, entry in backends.items():
             if (managed := self.managed.status(n)) is not None:
                 entry["managed"] = managed
-        return {"ok": True, "gateway": "turnroute", "config": self.config.source,
+        # "ok" means a request could be served now: at least one backend is reachable.
+        return {"ok": any(r.get("ok") for r in results), "gateway": "turnroute", "config": self.config.source,
                 "config_error": self.watcher.last_error if self.watcher else None, "backends": backends}
 
     def models(self) -> dict[str, Any]:

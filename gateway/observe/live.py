@@ -24,6 +24,22 @@ UI_HTML = Path(__file__).resolve().parent / "static" / "ui.html"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+#: Most bytes of records one /api/recent answer carries (the page polls it every second).
+RECENT_MAX_BYTES = 1024 * 1024
+
+
+def cap_bytes(records: list[dict], limit: int) -> tuple[list[dict], bool]:
+    """The newest records that fit in ``limit`` bytes of JSON, oldest first; True when some were left out."""
+    kept, size = [], 0
+    for rec in reversed(records):
+        size += len(orjson.dumps(rec)) + 1
+        if size > limit:
+            break
+        kept.append(rec)
+    kept.reverse()
+    return kept, len(kept) < len(records)
+
+
 @lru_cache(maxsize=1)
 def _page() -> bytes:
     return UI_HTML.read_bytes()
@@ -38,10 +54,13 @@ def make_ui_router(log: RequestLog) -> APIRouter:
         return HTMLResponse(_page(), headers=_NO_STORE)
 
     @router.get("/api/recent")
-    async def api_recent(n: int = Query(100, ge=1, le=1000)) -> Response:
-        records = log.recent(n)
-        body = orjson.dumps({"records": records, "stats": compute_stats(records),
-                             "in_flight": log.in_flight})
+    async def api_recent(n: int = Query(100, ge=1, le=1000), skip: int = Query(0, ge=0, le=100_000)) -> Response:
+        """A page of ``n`` records ending ``skip`` records before the newest, at most ~1 MB."""
+        window = log.recent(n + skip + 1)          # one extra tells whether older records exist
+        page = window[max(len(window) - skip - n, 0): max(len(window) - skip, 0)]
+        records, cut = cap_bytes(page, RECENT_MAX_BYTES)
+        body = orjson.dumps({"records": records, "stats": compute_stats(records), "in_flight": log.in_flight,
+                             "more": cut or len(window) > n + skip})
         return Response(body, media_type="application/json", headers=_NO_STORE)
 
     return router

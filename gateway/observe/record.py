@@ -86,18 +86,31 @@ def scrub(text: str) -> str:
     return text
 
 
+#: Longest string and list a line keeps: a client value echoed in an error can be megabytes, and
+#: one such line must not rotate every earlier line away nor bloat what /ui polls.
+MAX_FIELD_CHARS = 2000
+MAX_LIST_ITEMS = 32
+
+
+def _scrub_cut(text: str) -> str:
+    """Scrub, then cut: cutting first could leave half a secret that no pattern recognises."""
+    if len(text) <= MAX_FIELD_CHARS:
+        return scrub(text)
+    return scrub(text[:4 * MAX_FIELD_CHARS])[:MAX_FIELD_CHARS] + f"… ({len(text)} chars)"
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, str):
-        return scrub(value)
+        return _scrub_cut(value)
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [_clean(v) for v in value[:MAX_LIST_ITEMS]]
     if value is None or isinstance(value, (bool, int, float)):
         return value
     # Anything else (dicts, objects) has no place in the fixed schema: stringify and scrub, so the
     # line still serialises and no nested header dict can smuggle a key through.
-    return scrub(str(value))
+    return _scrub_cut(str(value))
 
 
 def redact(record: LogRecord) -> LogRecord:

@@ -3,11 +3,18 @@
 Claude Code does not retry a 400 and shows its message to the user, so the message must point
 at the offending field (``messages.2.content.0.type: …``). Plain loops, no pydantic: this runs
 on every request against ~100 KB bodies. Unknown top-level fields are accepted and ignored.
+
+Every value is type-checked before it is used (a list where a string belongs must be a 400, not
+a ``TypeError``), the body's nesting and size are bounded first, and a message quotes at most
+~200 characters of what the client sent.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .schemacheck import SchemaProblem, check_schema
+from .shape import SCHEMA_MAX_DEPTH, ShapeError, check_shape, quote
 
 ROLES = frozenset({"user", "assistant", "system"})
 # Block types a client may legitimately send back; the translator drops the ones it cannot use.
@@ -49,11 +56,11 @@ def _check_block(block: Any, path: str, *, in_tool_result: bool = False) -> None
         raise InvalidRequest("content block must be an object", path)
     btype = block.get("type")
     if not isinstance(btype, str):
-        raise InvalidRequest("field required", f"{path}.type")
+        raise InvalidRequest("field required" if btype is None else "must be a string", f"{path}.type")
     allowed = ("text", "image", "document", "search_result", "tool_reference") \
         if in_tool_result else BLOCK_TYPES
     if btype not in allowed:
-        raise InvalidRequest(f"unknown content block type '{btype}'", f"{path}.type")
+        raise InvalidRequest(f"unknown content block type {quote(btype)}", f"{path}.type")
     if btype == "text":
         _require_str(block, "text", path)
     elif btype in ("image", "document"):
@@ -85,10 +92,10 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(msg, dict):
             raise InvalidRequest("must be an object", path)
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise InvalidRequest(
                 "field required" if role is None else
-                f"unknown role {role!r} (expected user, assistant or system)", f"{path}.role")
+                f"unknown role {quote(role)} (expected user, assistant or system)", f"{path}.role")
         if "content" not in msg:
             raise InvalidRequest("field required", f"{path}.content")
         content = msg["content"]
@@ -104,11 +111,17 @@ def _check_messages(messages: Any) -> None:
 def _check_common(body: Any) -> None:
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object", "body")
+    try:
+        check_shape(body)
+    except ShapeError as exc:
+        raise InvalidRequest(exc.message, exc.path) from None
     model = body.get("model")
     if model is None:
         raise InvalidRequest("field required", "model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("must be a non-empty string", "model")
+    if len(model) > 256:
+        raise InvalidRequest(f"is {len(model)} characters; at most 256 (got {quote(model)})", "model")
     if "messages" not in body:
         raise InvalidRequest("field required", "messages")
     _check_messages(body["messages"])
@@ -117,7 +130,8 @@ def _check_common(body: Any) -> None:
         if not isinstance(system, list):
             raise InvalidRequest("must be a string or a list of text blocks", "system")
         for j, block in enumerate(system):
-            if not isinstance(block, dict) or block.get("type") != "text":
+            if not isinstance(block, dict) or not isinstance(block.get("type"), str) \
+                    or block["type"] != "text":
                 raise InvalidRequest("must be a text block", f"system.{j}")
             _require_str(block, "text", f"system.{j}")
     tools = body.get("tools")
@@ -133,10 +147,32 @@ def _check_common(body: Any) -> None:
                 raise InvalidRequest("must be an object", f"tools.{j}.input_schema")
     choice = body.get("tool_choice")
     if choice is not None:
-        if not isinstance(choice, dict) or choice.get("type") not in TOOL_CHOICE_TYPES:
+        ctype = choice.get("type") if isinstance(choice, dict) else None
+        if not isinstance(ctype, str) or ctype not in TOOL_CHOICE_TYPES:
             raise InvalidRequest("type must be one of auto, any, tool, none", "tool_choice")
-        if choice["type"] == "tool":
+        if ctype == "tool":
             _require_str(choice, "name", "tool_choice")
+    config = body.get("output_config")
+    _check_output_format(config.get("format") if isinstance(config, dict) else None, "output_config.format")
+    _check_output_format(body.get("output_format"), "output_format")
+
+
+def _check_output_format(fmt: Any, path: str) -> None:
+    """A json_schema the gateway will coerce answers to is checked up front, so a bad schema is a
+    400 now rather than an error after the stream began. Optional objects of other shapes are
+    ignored, as the router ignores them."""
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        return
+    try:
+        check_shape(schema, f"{path}.schema", max_depth=SCHEMA_MAX_DEPTH)
+        check_schema(schema)
+    except ShapeError as exc:
+        raise InvalidRequest(exc.message, exc.path) from None
+    except SchemaProblem as exc:
+        raise InvalidRequest(f"not a valid JSON schema: {str(exc)[:200]}", f"{path}.schema") from None
 
 
 def _check_sampling(body: dict) -> None:

@@ -165,7 +165,7 @@ def test_hanging_up_during_prefill_frees_the_session_at_once(two):
     a.script(Reply(text="late", delay=8.0), Reply(text="next"))
     body = b'{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"explain"}]}'
     s = socket.create_connection(("127.0.0.1", gw.port))
-    s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
               b"x-claude-code-session-id: s-esc\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
     assert wait_until(lambda: len(a.requests) == 1)
     t0 = time.monotonic()

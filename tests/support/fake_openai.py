@@ -124,14 +124,16 @@ class Reply:
                                see ``Reply.error``
       delay                    seconds to wait before the first byte (before the status line)
       keepalive / keepalive_interval   ``: keepalive i/n`` SSE comments before the first chunk
-      chunk_delay              seconds between chunks
+      chunk_delay              seconds between chunks (non-streaming, with chunks > 1: half the
+                               body, then a pause of chunk_delay × chunks, then the rest)
       cut_after                send this many data chunks (role chunk included), then drop the
                                connection: no finish chunk, no [DONE], no terminating chunk.
                                For a non-streaming reply: send half the JSON body, then drop.
       done                     send ``data: [DONE]`` at the end (default True)
       headers                  extra response headers
       raw_chunks               send exactly these chunk dicts (``data: {json}``) instead of
-                               building them; ``raw_lines`` sends raw SSE text blocks
+                               building them; ``raw_lines`` sends raw SSE text blocks;
+                               ``raw_bytes`` sends these bytes as the whole body (not SSE at all)
       model                    the ``model`` field (default: the request's model)
       json_body                non-streaming: send exactly this JSON object
     """
@@ -160,6 +162,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     raw_chunks: Sequence[dict] | None = None
     raw_lines: Sequence[str] | None = None
+    raw_bytes: bytes | None = None
     model: str | None = None
     json_body: dict | None = None
 
@@ -624,6 +627,17 @@ class FakeOpenAI:
             data = reply.json_body if reply.json_body is not None else {
                 "id": cid, "created": created, "model": model, **reply.build_message(body)}
             raw = json.dumps(data).encode()
+            if reply.raw_bytes is not None or reply.raw_lines is not None:   # not JSON at all
+                raw = reply.raw_bytes if reply.raw_bytes is not None else "".join(reply.raw_lines).encode()
+            if reply.chunk_delay and reply.chunks > 1:     # a body that stalls half-way
+                hdrs = {"Content-Type": "application/json", "Content-Length": str(len(raw)),
+                        **reply.headers}
+                writer.write(self._head(200, hdrs) + raw[: len(raw) // 2])
+                await writer.drain()
+                await asyncio.sleep(reply.chunk_delay * reply.chunks)
+                writer.write(raw[len(raw) // 2:])
+                await writer.drain()
+                return keep
             if reply.cut_after is not None:
                 hdrs = {"Content-Type": "application/json", "Content-Length": str(len(raw)),
                         **reply.headers}
@@ -654,7 +668,10 @@ class FakeOpenAI:
         if reply.keepalive and reply.keepalive_interval:
             await asyncio.sleep(reply.keepalive_interval)
 
-        if reply.raw_lines is not None:
+        if reply.raw_bytes is not None:
+            events = [reply.raw_bytes]
+            n_deltas = 0
+        elif reply.raw_lines is not None:
             events = [line.encode() for line in reply.raw_lines]
             n_deltas = len(events)
         else:

@@ -114,3 +114,72 @@ def test_count_tokens_bodies_need_no_max_tokens(body, message):
         return
     with pytest.raises(InvalidRequest, match=message):
         validate_count_tokens_request(body)
+
+
+def _deep(levels: int) -> list:
+    node: list = []
+    for _ in range(levels):
+        node = [node]
+    return node
+
+
+@pytest.mark.parametrize("body, message", [
+    (mutate(["messages", 1, "role"], ["user"]),
+     "messages.1.role: unknown role <list of 1> (expected user, assistant or system)"),
+    (mutate(["messages", 1, "content", 0, "type"], {"t": 1}), "messages.1.content.0.type: must be a string"),
+    (mutate(["tool_choice"], {"type": ["auto"]}), "tool_choice: type must be one of auto, any, tool, none"),
+    (mutate(["system", 0, "type"], ["text"]), "system.0: must be a text block"),
+    (mutate(["output_config"], {"format": {"type": "json_schema", "schema": {"required": True}}}),
+     "output_config.format.schema: not a valid JSON schema: True is not of type 'array' (at required)"),
+    (mutate(["output_config"], {"format": {"type": "json_schema", "schema": {
+        "type": "object", "properties": {"title": {"type": "strin"}}}}}),
+     "output_config.format.schema: not a valid JSON schema: 'strin' is not valid under any of the given "
+     "schemas (at properties/title/type)"),
+    (mutate(["output_format"], {"type": "json_schema", "schema": {"anyOf": []}}),
+     "output_format.schema: not a valid JSON schema: [] should be non-empty (at anyOf)"),
+])
+def test_wrong_types_and_shapes_are_400s_not_crashes(body, message):
+    with pytest.raises(InvalidRequest) as exc:
+        validate_messages_request(body)
+    assert str(exc.value) == message
+
+
+def test_too_deep_a_tool_input_is_a_400_naming_a_shortened_path():
+    with pytest.raises(InvalidRequest) as exc:
+        validate_messages_request(mutate(["messages", 2, "content", 2, "input"], {"a": _deep(520)}))
+    text = str(exc.value)
+    assert text.startswith("messages.2.content.2.input.a.0.0.") and " … " in text
+    assert text.endswith(".0.0: nested deeper than 512 levels") and len(text) < 260
+
+
+def test_a_thousand_levels_deep_is_refused_without_recursion():
+    body = mutate(["metadata"], {"x": _deep(1000)})
+    with pytest.raises(InvalidRequest, match="nested deeper than 512 levels"):
+        validate_count_tokens_request(body)
+
+
+def test_error_messages_quote_at_most_about_200_characters_of_the_client_value():
+    with pytest.raises(InvalidRequest) as exc:
+        validate_messages_request(mutate(["messages", 1, "role"], "x" * 1_000_000))
+    assert len(str(exc.value)) < 320
+    with pytest.raises(InvalidRequest) as exc:
+        validate_messages_request(mutate(["messages", 1, "content", 0, "type"], "y" * 50_000))
+    assert len(str(exc.value)) < 320
+
+
+@pytest.mark.parametrize("key, value", [("thinking", "adaptive"), ("metadata", [1]), ("output_config", "weird"),
+                                        ("output_config", {"format": "json"})])
+def test_optional_objects_of_other_shapes_are_ignored_as_the_router_ignores_them(key, value):
+    validate_messages_request(mutate([key], value))
+
+
+def test_three_hundred_levels_of_tool_input_are_still_served():
+    validate_messages_request(mutate(["messages", 2, "content", 2, "input"], {"a": _deep(300)}))
+
+
+def test_a_schema_nested_too_deep_for_the_schema_checker_is_a_400_not_a_recursion_error():
+    schema: dict = {"type": "string"}
+    for _ in range(250):
+        schema = {"type": "object", "properties": {"a": schema}}
+    with pytest.raises(InvalidRequest, match=r"^output_config\.format\.schema\.properties\.a\..*nested deeper than 64"):
+        validate_messages_request(mutate(["output_config"], {"format": {"type": "json_schema", "schema": schema}}))
