@@ -17,6 +17,7 @@ from turnroute.gateway.backends.litellm_backend import warm_import
 from turnroute.gateway.config import Config, ConfigWatcher
 from turnroute.gateway.edge.doors import Doors, api_keys
 from turnroute.gateway.edge.handlers import Gateway, json_response
+from turnroute.gateway.edge.status import health_report, model_list
 from turnroute.gateway.errors import envelope_bytes
 from turnroute.gateway.observe.live import make_ui_router
 from turnroute.gateway.observe.record import add_known_secret
@@ -67,14 +68,14 @@ def create_app(config: Config, *, config_path: str | Path | None = None, watch: 
         app.add_api_route(path, hello, methods=["GET", "HEAD"])
 
     async def health(request: Request) -> Response:
-        report = await gw.health()
+        report = await health_report(gw)
         status = 200 if report["ok"] else 503
         if not request.scope.get("state", {}).get("authorized", True):
             report = {"ok": report["ok"]}     # without the key: up or down, nothing about the setup
         return json_response(report, status)
 
     async def models() -> Response:
-        return json_response(gw.models())
+        return json_response(model_list(gw))
 
     async def metrics() -> Response:
         data, ctype = gw.metrics.render()

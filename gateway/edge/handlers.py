@@ -18,7 +18,6 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from turnroute.gateway.backends import Backend
 from turnroute.gateway.backends.managed import ManagedServers
 from turnroute.gateway.backends.pool import BackendPool
 from turnroute.gateway.config import Config, ConfigWatcher
@@ -296,40 +295,3 @@ class Gateway:
             return self.failed(record, t0, headers, exc)
         self.finish(record, t0, 200)
         return json_response({"input_tokens": f.input_tokens if counted is None else counted}, 200, headers)
-
-    async def health(self) -> dict[str, Any]:
-        async def probe(b: Backend) -> dict[str, Any]:
-            try:
-                return await asyncio.wait_for(b.health(), timeout=b.config.connect_timeout + 2)
-            except Exception as exc:
-                return {"ok": False, "error": type(exc).__name__}
-        names = list(self.backends)
-        results, _ = await asyncio.gather(asyncio.gather(*(probe(self.backends[n]) for n in names)),
-                                          self.backends.refresh_windows())
-        windows = self.backends.windows()
-        backends = {n: {"type": self.backends[n].config.type, "model": self.backends[n].config.model,
-                        "context_window": windows.get(n), **r}
-                    for n, r in zip(names, results)}
-        for n, entry in backends.items():
-            if (managed := self.managed.status(n)) is not None:
-                entry["managed"] = managed
-        # "ok" means a request could be served now: at least one backend is reachable.
-        return {"ok": any(r.get("ok") for r in results), "gateway": "turnroute", "config": self.config.source,
-                "config_error": self.watcher.last_error if self.watcher else None, "backends": backends}
-
-    def models(self) -> dict[str, Any]:
-        """Backends and aliases; `max_input_tokens` (Anthropic's name) is each one's context window."""
-        windows = self.backends.windows()
-
-        def limits(name: str) -> dict[str, Any]:
-            return {"max_input_tokens": windows.get(name), "max_tokens": self.backends[name].config.max_output_tokens}
-        data = [{"type": "model", "id": name, "display_name": f"{name} ({b.config.model})",
-                 "created_at": "2026-01-01T00:00:00Z", **limits(name)} for name, b in self.backends.items()]
-        data += [{"type": "model", "id": alias, "display_name": f"{alias} → {target}",
-                  "created_at": "2026-01-01T00:00:00Z", **limits(target)}
-                 for alias, target in self.config.rules.aliases.items()
-                 if alias not in self.backends and target in self.backends]
-        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None}
-
-
