@@ -26,6 +26,7 @@ from turnroute.gateway.backends.openai_http import (
     pooled_session,
     post_json,
     session_headers,
+    settle,
     transport_error,
     upstream_message,
 )
@@ -115,10 +116,7 @@ class AnthropicNativeBackend:
                                     backend=self.name)
             clean = True
         finally:
-            if clean:
-                resp.release()
-            else:
-                resp.close()
+            settle(resp, clean)
 
     def _event_error(self, url: str, block: bytes) -> GatewayError:
         """An in-band `event: error` from upstream, with its type kept as the gateway's status."""

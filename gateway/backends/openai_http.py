@@ -120,6 +120,15 @@ async def open_stream(client: aiohttp.ClientSession, cfg: BackendConfig, url: st
     return resp
 
 
+def settle(resp: aiohttp.ClientResponse, clean: bool) -> None:
+    """A finished stream's connection goes back to the pool; anything else (the client went away,
+    an error) closes it, which aborts the upstream generation."""
+    if clean:
+        resp.release()
+    else:
+        resp.close()
+
+
 def session_headers(config: BackendConfig, session_id: str | None) -> dict[str, str] | None:
     """The session id in the header a serving fleet's router uses for affinity, when configured."""
     return {config.session_header: session_id} if config.session_header and session_id else None
@@ -203,12 +212,7 @@ class OpenAIHTTPBackend:
                                     "(no finish_reason, no [DONE])", backend=self.name)
             clean = True
         finally:
-            # A finished stream goes back to the pool; anything else (the client went away, an
-            # error) closes the connection, which aborts the upstream generation.
-            if clean:
-                resp.release()
-            else:
-                resp.close()
+            settle(resp, clean)
 
     async def health(self) -> dict[str, Any]:
         async with httpx.AsyncClient() as client:
