@@ -9,10 +9,10 @@ reason) and the client (tagged tool ids, the gateway's clamp reported as end_tur
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Mapping
 
 from turnroute.gateway.errors import GatewayError
+from turnroute.gateway.observe.record import note_first_token
 from turnroute.gateway.protocol import TranslateOptions
 from turnroute.gateway.protocol.passthrough import PassThrough, native_request, rewrite_message
 from turnroute.router import Features
@@ -49,16 +49,14 @@ class NativeRun:
         self.record = record
         self.t0 = t0
         name = attempt.backend.name
-        limit = attempt.options.max_output_tokens if attempt.options else None
-        asked = body.get("max_tokens")
-        self.clamped = bool(limit and isinstance(asked, int) and asked > limit)
+        self.clamped = bool(attempt.options and attempt.options.clamps(body.get("max_tokens")))
         self.model = features.model
         self.wrap = lambda original: wrap_tool_id(name, original)
         self.relay = PassThrough(model=self.model, wrap=self.wrap, clamped=self.clamped)
 
     def _first_token(self) -> None:
-        if self.record.get("ttft_ms") is None and self.relay.got_content:
-            self.record["ttft_ms"] = round((time.perf_counter() - self.t0) * 1000, 2)
+        if self.relay.got_content:
+            note_first_token(self.record, self.t0)
 
     def start_bytes(self) -> bytes:
         first = self.attempt.first

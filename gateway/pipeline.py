@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
@@ -17,6 +16,7 @@ from turnroute.gateway.backends.window import prompt_limit, too_long_message
 from turnroute.gateway.errors import (AllBackendsFailed, BackendRejected, BackendUnavailable, GatewayError,
                                       InvalidRequestError, SchemaMismatch)
 from turnroute.gateway.native import NativeRun, is_native, native_payload
+from turnroute.gateway.observe.record import note_first_token
 from turnroute.gateway.prefill import PrefillGate
 from turnroute.gateway.protocol import (RequestView, StreamConverter, TranslateOptions, assemble, encode_event,
                                         json_schema_of,
@@ -161,13 +161,11 @@ class Run:
         self.t0 = t0
         backend = attempt.backend.name
         thinking = bool(features.thinking and attempt.backend.config.supports.thinking)
-        limit = attempt.options.max_output_tokens if attempt.options else None
-        asked = body.get("max_tokens")
         schema = json_schema_of(body)
         self.converter = StreamConverter(
             model=features.model, input_tokens=features.input_tokens or 0,
             mint_id=lambda: mint_tool_id(backend), thinking=thinking, json_schema=schema,
-            clamped=bool(limit and isinstance(asked, int) and asked > limit),
+            clamped=bool(attempt.options and attempt.options.clamps(body.get("max_tokens"))),
             stop_sequences=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
             strict_schema=schema is not None and features.turn is not TurnKind.TITLE)
 
@@ -187,8 +185,8 @@ class Run:
         return b"".join(encode_event(n, d) for n, d in self.finish())
 
     def mark_first_token(self) -> None:
-        if self.record.get("ttft_ms") is None and self.converter.got_content:
-            self.record["ttft_ms"] = round((time.perf_counter() - self.t0) * 1000, 2)
+        if self.converter.got_content:
+            note_first_token(self.record, self.t0)
 
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict]]:
         events = self.converter.feed(chunk)

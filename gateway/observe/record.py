@@ -48,6 +48,12 @@ def utc_ts(t: float | None = None) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def note_first_token(record: LogRecord, t0: float) -> None:
+    """Set `ttft_ms` (from `t0`, a perf_counter reading) the first time content is seen."""
+    if record.get("ttft_ms") is None:
+        record["ttft_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+
+
 def new_record(**known: Any) -> LogRecord:
     """A record with every schema key present (None when unknown); ``ts`` defaults to now.
 

@@ -35,6 +35,12 @@ class TranslateOptions:
     strip_tools: bool = False      # decision: drop tools, render tool history as text
     stream: bool = True
 
+    def clamps(self, asked: Any) -> bool:
+        """Whether the gateway's output limit cuts below the client's `max_tokens` (an answer cut
+        there is the gateway's doing, reported as `end_turn`, not the client's `max_tokens`)."""
+        limit = self.max_output_tokens
+        return bool(limit and isinstance(asked, int) and asked > limit)
+
 
 # ---------------------------------------------------------------------------- content
 def _image_part(block: dict) -> dict | None:
