@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["Refs", "Phrases", "mask", "ConversationText", "references", "conversation_text", "pasted", "strip_code",
+__all__ = ["Refs", "Phrases", "mask", "ConversationText", "references", "conversation_text", "pasted", "prose", "strip_code",
            "language", "PROJECT_SCOPE", "LANGS"]
 
 LANGS = ("en", "es", "fr", "de", "pt", "zh", "ja")      # what `language()` tells apart
@@ -128,6 +128,19 @@ class Refs:
 def strip_code(text: str) -> str:
     """`text` without fenced blocks (pasted material is context, not a reference)."""
     return _FENCE.sub(" ", text) if "```" in text else text
+
+
+def prose(text: str) -> str:
+    """What the person wrote, without what they pasted: fenced blocks removed, and where three or
+    more lines look like code, a diff or a log, those lines removed too."""
+    text = strip_code(text)
+    lines = text.splitlines()
+    if len(lines) < 3:
+        return text
+    code = [bool(_CODE_LINE.match(ln)) for ln in lines]
+    if sum(code) < 3:
+        return text
+    return "\n".join(ln for ln, c in zip(lines, code) if not c)
 
 
 def pasted(text: str) -> bool:

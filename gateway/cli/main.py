@@ -151,13 +151,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from turnroute.router.evaluate import report, score, summary, turns_of
 
     _, config = _load(args.config)
-    path = Path(args.corpus) if args.corpus else Path(__file__).resolve().parents[2] / "tests" / "eval" / "corpus.yaml"
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        turns = turns_of(doc)
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        print(f"turnroute: cannot read corpus {path}: {exc}", file=sys.stderr)
-        return 2
+    here = Path(__file__).resolve().parents[2] / "tests" / "eval"
+    paths = ([Path(c) for c in args.corpus] if args.corpus else
+             [here / "corpus.yaml", *sorted((here / "sessions").glob("*.yaml")), here / "heldout.yaml"])
+    turns = []
+    for path in paths:
+        try:
+            turns += turns_of(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            print(f"turnroute: cannot read corpus {path}: {exc}", file=sys.stderr)
+            return 2
     splits = {"held-out": [t for t in turns if t.heldout], "training": [t for t in turns if not t.heldout]}
     starved = 0
     for name in (("held-out", "training") if args.split == "all" else (args.split,)):
@@ -214,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score the routing rules on a labelled corpus of Claude Code turns")
     ev.add_argument("--config")
-    ev.add_argument("--corpus", help="corpus YAML (default: tests/eval/corpus.yaml of this checkout)")
+    ev.add_argument("--corpus", action="append", help="corpus YAML, repeatable (default: this checkout's "
+                    "tests/eval/corpus.yaml, sessions/*.yaml and heldout.yaml)")
     ev.add_argument("--split", choices=("held-out", "training", "all"), default="held-out")
     ev.add_argument("--wrong", action="store_true", help="also list every wrong verdict with its evidence")
     ev.set_defaults(func=cmd_eval)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.corpus import CORPUS, training_rows
+from tests.eval.corpus import CORPUS, held_out as held_out_doc, training_rows
 from tests.eval.train_needs import examples
 from turnroute.router.context import LANGS, references
 from turnroute.router.evaluate import LABELS, score, summary, turns_of
@@ -27,7 +27,7 @@ def shipped(name: str = "turnroute.yaml"):
 
 @pytest.fixture(scope="module")
 def turns():
-    return turns_of(CORPUS)
+    return turns_of(CORPUS) + turns_of(held_out_doc())
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,11 @@ def test_corpus_is_big_multilingual_and_has_a_held_out_split(turns):
 
 
 def test_held_out_prompts_never_reach_the_classifier_training_data():
+    assert not any(row.get("heldout") for row in CORPUS["rows"])
+    doc = held_out_doc()
+    assert all(row.get("heldout") is True for row in doc["rows"])
     held = {classifier_text(str(row[lang]), references(str(row[lang])))
-            for row in CORPUS["rows"] if row.get("heldout") for lang in LANGS if lang in row}
+            for row in doc["rows"] for lang in LANGS if lang in row}
     trained = {text for text, _ in examples()}
     assert not held & trained
     assert len(list(training_rows(CORPUS))) + len(held) >= 300
