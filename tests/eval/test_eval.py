@@ -59,7 +59,8 @@ def test_held_out_prompts_never_reach_the_classifier_training_data():
 
 
 @pytest.mark.xfail(strict=True, reason="the issue's bar is not met: the blind held-out split (252 turns, scored "
-                                       "once after the model was frozen) gives 85.7 %, pt 77.8 %, 4 starved")
+                                       "once after the model was frozen) gives 88.5 %, fr 86.1 %, pt/zh/ja 83.3 %; "
+                                       "none starved")
 def test_held_out_meets_the_issue_bar(held_out):
     assert held_out["accuracy"] >= 0.95
     assert all(right / n >= 0.90 for right, n in held_out["by_lang"].values())
@@ -68,11 +69,11 @@ def test_held_out_meets_the_issue_bar(held_out):
 
 def test_held_out_does_not_regress(held_out):
     """Today's measurement as a floor, until the bar above is met."""
-    assert held_out["accuracy"] >= 0.85
-    assert len(held_out["starved"]) <= 4
+    assert held_out["accuracy"] >= 0.88
+    assert not held_out["starved"]                 # no turn that needs tools is sent without them
     right, n = held_out["by_label"]["change"]
-    assert right == n                              # every change request keeps its tools
-    assert all(right / n >= 0.75 for right, n in held_out["by_lang"].values())
+    assert right == n
+    assert all(right / n >= 0.83 for right, n in held_out["by_lang"].values())
 
 
 def test_training_split_is_routed_well(turns):
