@@ -104,7 +104,7 @@ def test_auto_mode_session_through_the_gateway(claude_code, tmp_path):
                 assert [(v["tool"], v["by"]) for v in flagged] == [("Bash", "builtin:download-and-run")]
 
                 # 3. open call, judge down: the user is asked (and we decline)
-                tui.type("TASK-COMPUTE: compute six times seven with python")
+                tui.type("TASK-COMPUTE: run a python one-liner that prints six times seven")
                 screen = tui.wait_for(ASKED, timeout=120)
                 assert "print(6*7)" in screen
                 tui.keys("Escape")
