@@ -17,7 +17,7 @@ from turnroute.router.features import Features, TurnKind, client_marks_subagent
 from turnroute.router.intents import INTENTS
 from turnroute.router.schema import Ctx, suggest
 from turnroute.router.needs import NEEDS
-from turnroute.router.context import LANGS
+from turnroute.router.language import LANGS
 
 __all__ = ["Condition", "Ctx", "parse_condition", "TURN_NAMES", "CONDITION_KEYS"]
 

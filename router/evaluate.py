@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from turnroute.router.context import LANGS
+from turnroute.router.language import LANGS
 
 __all__ = ["Turn", "Outcome", "LANGS", "turns_of", "build_body", "score", "report", "summary"]
 

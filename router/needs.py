@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from turnroute.router.context import (PROJECT_SCOPE, Phrases, Refs, conversation_text, language, mask, pasted, prose,
-                            references)
+from turnroute.router.context import (PROJECT_SCOPE, Phrases, Refs, conversation_text, mask, pasted, prose,
+                                      references)
+from turnroute.router.language import language
 from turnroute.router.needs_model import ACTS, Model, load_model
 
 __all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "classifier_text", "CHANGE_FLOOR"]

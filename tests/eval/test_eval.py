@@ -10,7 +10,8 @@ import pytest
 
 from tests.eval.corpus import CORPUS, held_out as held_out_doc, training_docs, training_rows
 from tests.eval.train_needs import examples
-from turnroute.router.context import LANGS, references
+from turnroute.router.context import references
+from turnroute.router.language import LANGS
 from turnroute.router.evaluate import LABELS, score, summary, turns_of
 from turnroute.router.needs import classifier_text
 from turnroute.router.rules import parse_ruleset

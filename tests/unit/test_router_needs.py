@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import cc_requests as cc
-from turnroute.router.context import conversation_text, language, pasted, references
+from turnroute.router.context import conversation_text, pasted, references
+from turnroute.router.language import language
 from turnroute.router.needs import NeedsSets, assess
 from turnroute.router.rules import parse_ruleset
 from turnroute.router.yamlsrc import ConfigError, load_yaml
