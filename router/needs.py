@@ -14,9 +14,9 @@ Structure decides first (language-independent: references and whether they were 
 material, whether the session has anything yet); the *act* of the prompt (change / search / ask /
 general) comes from the YAML's word lists when one matches, else from the small classifier in
 router.needs_model. A wrong tool-free guess breaks the turn while a wrong tool guess only costs
-speed, so a prompt the classifier is unsure about (change probability ≥ `CHANGE_FLOOR`; the
-floors are chosen on the dev check, which trains without the corpus and scores on it) is
-treated as a change, and one torn between a search and a question as a search.
+speed, so a prompt the classifier is unsure about leans to the tools: a change probability of
+`CHANGE_FLOOR` makes it a change, a search probability of `SEARCH_FLOOR` a search (the floors are
+chosen by cross-validation over the session files: docs/needs.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from turnroute.router.needs_model import ACTS, Model, load_model
 __all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "classifier_text", "CHANGE_FLOOR"]
 
 NEEDS = ("context", "workspace", "none", "change")
-CHANGE_FLOOR = 0.2           # the floors were chosen by cross-validation over the session files
+CHANGE_FLOOR = 0.2
 SEARCH_FLOOR = 0.2
 GENERAL_FLOOR = 0.6          # below it, "general" is read as a question about this workspace
 

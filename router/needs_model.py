@@ -3,7 +3,8 @@
 Why a model at all: structure (paths, identifiers, fences, turn position) is language-independent
 but cannot tell "ok, ship it" from "ok, why?" or "引き続き修正して" from "この関数の意味は？".
 A linear model over character n-grams and word pairs can, in any of the seven languages it was
-trained on, with no tokenizer, no network and no download. It runs only where structure leaves the question open.
+trained on, with no tokenizer, no network and no download. It runs only where structure leaves
+the question open.
 
 The weights (`router/needs_weights.py`, a generated module: importing it is the whole load, no
 file I/O here) are written by `tests/eval/train_needs.py` from the training documents and phrase
@@ -68,8 +69,8 @@ class Model:
     1/`scale`.
 
     One dict for every class (not a dict per class) and weights in flat arrays: loading the
-    shipped 40k n-grams is one split and one dict build (~7 ms), and scoring is one C-level
-    map+sum per class over the rows the prompt hits.
+    shipped ~48k n-grams is one split and one dict build, and scoring is one C-level map+sum per
+    class over the rows the prompt hits.
     """
 
     classes: tuple[str, ...]

@@ -6,12 +6,11 @@
                                                           # the session files (~5 min)
 
 Training data: the prompts of the training documents' rows (corpus.yaml, sessions/*.yaml; each
-with its `act`) plus
-the phrase lists in tests/eval/phrases/ and the templates. Held-out rows are dropped before anything else happens, so they
-can never influence the weights. Multinomial logistic regression over the n-gram set of
-router.needs_model.ngrams, AdaGrad, L2, the weights of five shuffle orders averaged; deterministic
-(fixed seeds, sorted data). Features, settings and the router's floors were chosen with --cv,
-never on the held-out split.
+with its `act`), the phrase lists in tests/eval/phrases/ and the templates. Held-out rows are
+dropped before anything else happens, so they can never influence the weights. Multinomial
+logistic regression over the n-gram set of router.needs_model.ngrams, AdaGrad, L2, the weights of
+five shuffle orders averaged; deterministic (fixed seeds, sorted data). Features, settings and the
+router's floors were chosen with --cv, never on the held-out split.
 """
 
 from __future__ import annotations
@@ -106,9 +105,9 @@ def train(data: list[tuple[str, str]], *, seed: int = 7) -> Model:
     return Model.from_columns(ACTS, bias, cols)
 
 
-def train_averaged(data: list[tuple[str, str]]) -> Model:
+def train_averaged(data: list[tuple[str, str]], seeds: tuple[int, ...] = SEEDS) -> Model:
     """The mean of one model per seed (for a linear model, the mean of the scores)."""
-    models = [train(data, seed=s) for s in SEEDS]
+    models = [train(data, seed=s) for s in seeds]
     columns = [m.columns() for m in models]
     k = len(ACTS)
     cols = []
@@ -141,18 +140,13 @@ def cross_validate(folds: int = 5, *, seeds: tuple[int, ...] = (7,)) -> str:
     from turnroute.router.evaluate import score, summary, turns_of
     from tests.eval.test_eval import shipped
 
-    global SEEDS
     names = sorted(p.name for p in SESSIONS.glob("*.yaml"))
     outcomes = []
-    saved, SEEDS = SEEDS, seeds
-    try:
-        for i in range(folds):
-            fold = tuple(names[i::folds])
-            model = train_averaged(examples(exclude=fold))
-            with mock.patch("turnroute.router.needs.load_model", lambda: model):
-                outcomes += score([t for n in fold for t in turns_of(load(SESSIONS / n))], shipped())
-    finally:
-        SEEDS = saved
+    for i in range(folds):
+        fold = tuple(names[i::folds])
+        model = train_averaged(examples(exclude=fold), seeds)
+        with mock.patch("turnroute.router.needs.load_model", lambda: model):
+            outcomes += score([t for n in fold for t in turns_of(load(SESSIONS / n))], shipped())
     s = summary(outcomes)
     return (f"cross-validation over {len(names)} session files, {folds} folds: {100 * s['accuracy']:.1f} % of "
             f"{s['n']}, starved {len(s['starved'])}\n"
