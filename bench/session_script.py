@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 import request as rq
+from turnroute.router.evaluate import numbered
 
 REPO = "/Users/dev/src/ratelimit"
 
@@ -76,11 +77,6 @@ def test_bucket_waits_when_empty():
     b.acquire()
     assert time.monotonic() - t0 >= 0.009
 '''
-
-
-def numbered(text: str) -> str:
-    """A file as Claude Code's Read tool returns it (line numbers, tab)."""
-    return "\n".join(f"{i:6d}\t{line}" for i, line in enumerate(text.splitlines(), 1))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from turnroute.router.language import LANGS
 
-__all__ = ["Turn", "Outcome", "LANGS", "turns_of", "build_body", "score", "report", "summary"]
+__all__ = ["Turn", "Outcome", "LANGS", "turns_of", "build_body", "numbered", "score", "report", "summary"]
 
 LABELS = ("context", "workspace", "none", "change")
 TOOL_NAMES = ("Task", "Bash", "Glob", "Grep", "Read", "Edit", "Write", "WebFetch", "TodoWrite", "WebSearch")
@@ -53,7 +53,8 @@ class Outcome:
         return self.needs == self.turn.label
 
 
-def _numbered(text: str) -> str:
+def numbered(text: str) -> str:
+    """A file as Claude Code's Read tool returns it (line numbers, tab)."""
     return "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(text.splitlines(), 1))
 
 
@@ -90,7 +91,7 @@ def _steps(steps: Sequence[str], files: Mapping[str, str]) -> list[dict]:
             messages.append({"role": "assistant", "content": [{"type": "text", "text": arg}]})
         elif kind == "read":
             path = arg if arg.startswith("/") else f"/repo/{arg}"
-            _tool(messages, ids, "Read", {"file_path": path}, _numbered(files[arg]))
+            _tool(messages, ids, "Read", {"file_path": path}, numbered(files[arg]))
         elif kind == "grep":
             _tool(messages, ids, "Grep", {"pattern": parts[0], "output_mode": "content", "-n": True}, parts[1])
         elif kind == "edit":

@@ -114,22 +114,22 @@ def classifier_text(prompt: str, refs: Refs) -> str:
     return mask(text if text.strip() else prompt, refs)
 
 
-def _act(text: str, sets: NeedsSets) -> tuple[str, str, dict[str, float] | None]:
+def _act(text: str, sets: NeedsSets) -> tuple[str, str]:
     """The act, with what decided it. Unsure leans to the side that keeps the tools: a change
     probability of `CHANGE_FLOOR` is enough for a change, then `SEARCH_FLOOR` for a search, and
     general knowledge needs `GENERAL_FLOOR`."""
     hit = sets.word(text)
     if hit is not None:
-        return hit[0], f"words {hit[1]!r}", None
+        return hit[0], f"words {hit[1]!r}"
     model = sets.model()
     act, p, probs = model.predict(text)
     if act != "change" and probs["change"] >= CHANGE_FLOOR:
-        return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})", probs
+        return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})"
     if act in ("ask", "general") and probs["search"] >= SEARCH_FLOOR:
-        return "search", f"classifier unsure (search {probs['search']:.2f}, {act} {p:.2f})", probs
+        return "search", f"classifier unsure (search {probs['search']:.2f}, {act} {p:.2f})"
     if act == "general" and p < GENERAL_FLOOR:
-        return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})", probs
-    return act, f"classifier {p:.2f}", probs
+        return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})"
+    return act, f"classifier {p:.2f}"
 
 
 def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = DEFAULT_NEEDS_SETS) -> Needs:
@@ -141,7 +141,7 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
         conv = type(conv)(conv.text + "\n" + prompt, conv.tool_results, conv.assistant_turns)
     seen = tuple(r for r in refs.named if conv.has(r))
     unseen = tuple(r for r in refs.named if r not in seen)
-    act, by, _ = _act(classifier_text(prompt, refs), sets)
+    act, by = _act(classifier_text(prompt, refs), sets)
     lang = language(prompt)
 
     def out(verdict: str, why: str) -> Needs:

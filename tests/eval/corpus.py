@@ -37,7 +37,7 @@ def training_paths(*, exclude: Iterable[str] = ()) -> list[Path]:
 
 
 def training_docs(*, exclude: Iterable[str] = ()) -> list[dict]:
-    return [load(p) for p in training_paths(exclude=exclude)]
+    return [CORPUS] + [load(p) for p in training_paths(exclude=exclude)[1:]]
 
 
 def held_out() -> dict:
