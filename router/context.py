@@ -213,6 +213,10 @@ def _drop_reminders(text: str) -> str:
     return " ".join(kept)
 
 
+_EDIT_TOOLS = frozenset(("Edit", "MultiEdit", "Write", "NotebookEdit"))
+_OPEN_TOOLS = _EDIT_TOOLS | {"Read"}
+
+
 @dataclass(frozen=True)
 class ConversationText:
     """Everything the model has been shown before the latest prompt, as one searchable string."""
@@ -220,6 +224,9 @@ class ConversationText:
     text: str
     tool_results: int          # tool results so far (a session that has read something)
     assistant_turns: int       # earlier assistant messages
+    edits: int = 0             # files the agent edited or wrote so far
+    offer: bool = False        # the last assistant text ends in a question ("want me to apply it?")
+    opened: tuple[str, ...] = ()   # files whose text the model was shown (Read, Edit, Write)
 
     @property
     def material(self) -> bool:
@@ -238,11 +245,23 @@ class ConversationText:
         base = r.rsplit("/", 1)[-1]
         return bool(base) and base != r and "." in base and base in self.text
 
+    def shown(self, path: str) -> bool:
+        """Was the text of file `path` shown (not only its name, in a listing or grep output)?"""
+        p = path.rstrip("/").lstrip("./")
+        if not p:
+            return False
+        if "/" in p:
+            return any(o.endswith("/" + p) or o == p or o.startswith(p + "/") or ("/" + p + "/") in o
+                       for o in self.opened)
+        return any(o.rsplit("/", 1)[-1] == p for o in self.opened)
+
 
 def conversation_text(messages: Sequence[Any], end: int) -> ConversationText:
     """Text of messages[:end] the model saw: tool inputs and results, user text, assistant text."""
     pieces: list[str] = []
-    results = answers = 0
+    results = answers = edits = 0
+    said = ""
+    opened: list[str] = []
     for m in messages[:end]:
         if not isinstance(m, dict) or m.get("role") == "system":
             continue
@@ -251,6 +270,8 @@ def conversation_text(messages: Sequence[Any], end: int) -> ConversationText:
         answers += assistant
         if isinstance(c, str):
             pieces.append(c if assistant else _drop_reminders(c))
+            if assistant and c.strip():
+                said = c
             continue
         if not isinstance(c, list):
             continue
@@ -261,9 +282,16 @@ def conversation_text(messages: Sequence[Any], end: int) -> ConversationText:
             if t == "text":
                 s = b.get("text") or ""
                 pieces.append(s if assistant else _drop_reminders(s))
+                if assistant and s.strip():
+                    said = s
             elif t == "tool_use":
                 _strings(b.get("input"), pieces)
+                edits += b.get("name") in _EDIT_TOOLS
+                fp = (b.get("input") or {}).get("file_path") if isinstance(b.get("input"), dict) else None
+                if isinstance(fp, str) and b.get("name") in _OPEN_TOOLS:
+                    opened.append(fp)
             elif t == "tool_result":
                 results += 1
                 _strings(b.get("content"), pieces)
-    return ConversationText("\n".join(pieces), results, answers)
+    return ConversationText("\n".join(pieces), results, answers, edits, said.rstrip().endswith(("?", "？")),
+                            tuple(opened))

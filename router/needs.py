@@ -11,29 +11,31 @@ Why this question and not "analysis or action": a tool-free turn (the cached MLX
 answer from the conversation; "explain store.py" before store.py was read is a workspace turn.
 
 Structure decides first (language-independent: references and whether they were seen, pasted
-material, whether the session has anything yet); the *act* of the prompt (change / search / ask /
-general) comes from the YAML's word lists when one matches, else from the small classifier in
-router.needs_model. A wrong tool-free guess breaks the turn while a wrong tool guess only costs
-speed, so a prompt the classifier is unsure about leans to the tools: a change probability of
-`CHANGE_FLOOR` makes it a change, a search probability of `SEARCH_FLOOR` a search (the floors are
-chosen by cross-validation over the session files: docs/needs.md).
+material, whether the session has anything yet); the *act* of the prompt (change / search / look /
+ask / general) comes from the YAML's word lists when one matches, else from the small classifier
+in router.needs_model, which reads the prompt and its situation (`situation`). A wrong tool-free
+guess breaks the turn while a wrong tool guess only costs speed, so a prompt the classifier is
+unsure about leans to the tools: a change probability of `CHANGE_FLOOR` makes it a change, a
+search-or-look probability of `SEARCH_FLOOR` a search or look (the floors are chosen by
+cross-validation over the session files: docs/needs.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from turnroute.router.context import (PROJECT_SCOPE, Phrases, Refs, conversation_text, mask, pasted, prose,
-                                      references)
+from turnroute.router.context import (PROJECT_SCOPE, ConversationText, Phrases, Refs, conversation_text, mask,
+                                      pasted, prose, references)
 from turnroute.router.language import language
-from turnroute.router.needs_model import ACTS, Model, load_model
+from turnroute.router.needs_model import Model, load_model
 
-__all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "classifier_text", "CHANGE_FLOOR"]
+__all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "read", "Reading", "classifier_text", "situation",
+           "CHANGE_FLOOR"]
 
 NEEDS = ("context", "workspace", "none", "change")
 CHANGE_FLOOR = 0.2
-SEARCH_FLOOR = 0.2
+SEARCH_FLOOR = 0.15
 GENERAL_FLOOR = 0.6          # below it, "general" is read as a question about this workspace
 
 
@@ -48,6 +50,9 @@ DEFAULT_CHANGE: tuple[str, ...] = (
 DEFAULT_SEARCH: tuple[str, ...] = ()
 DEFAULT_ASK: tuple[str, ...] = ()
 DEFAULT_GENERAL: tuple[str, ...] = ()
+WORD_ACTS = ("change", "search", "ask", "general")     # the acts the YAML's word lists can name
+
+
 @dataclass(frozen=True)
 class NeedsSets:
     """The YAML's `needs:` word lists (overrides of the classifier) and project-scope phrases."""
@@ -63,7 +68,7 @@ class NeedsSets:
     def __post_init__(self) -> None:
         for k in ("change", "search", "ask", "general", "scope"):
             object.__setattr__(self, k, tuple(getattr(self, k)))
-        object.__setattr__(self, "_res", tuple((a, Phrases(getattr(self, a))) for a in ACTS if getattr(self, a)))
+        object.__setattr__(self, "_res", tuple((a, Phrases(getattr(self, a))) for a in WORD_ACTS if getattr(self, a)))
         object.__setattr__(self, "_scope", Phrases(self.scope))
 
     def word(self, text: str) -> tuple[str, str] | None:
@@ -114,7 +119,34 @@ def classifier_text(prompt: str, refs: Refs) -> str:
     return mask(text if text.strip() else prompt, refs)
 
 
-def _act(text: str, sets: NeedsSets) -> tuple[str, str]:
+def situation(conv: ConversationText, refs: Refs, seen: Sequence[str], unseen: Sequence[str],
+              has_paste: bool) -> tuple[str, ...]:
+    """What the classifier is told about the conversation besides the prompt's words ("and for
+    Postgres?" is general after a general answer and a question about the code after a Read):
+    what the session holds, whether the prompt's references were seen, pasted material."""
+    tags = ["x:tools" if conv.tool_results else "x:chat" if conv.assistant_turns else "x:fresh"]
+    if conv.edits:
+        tags.append("x:edited")
+    if conv.offer:
+        tags.append("x:offer")
+    if seen:
+        tags.append("x:seen")
+    if any(r in refs.paths and not conv.shown(r) for r in seen):
+        tags.append("x:listed")         # a file named in a listing or a grep hit, its text not shown
+    if any(r in refs.paths for r in unseen):
+        tags.append("x:unseen-path")
+    elif unseen:
+        tags.append("x:unseen")
+    if not refs.named:
+        tags.append("x:norefs")
+    if has_paste:
+        tags.append("x:pasted")
+    if refs.scope:
+        tags.append("x:scope")
+    return tuple(tags)
+
+
+def _act(text: str, sets: NeedsSets, tags: Sequence[str] = ()) -> tuple[str, str]:
     """The act, with what decided it. Unsure leans to the side that keeps the tools: a change
     probability of `CHANGE_FLOOR` is enough for a change, then `SEARCH_FLOOR` for a search, and
     general knowledge needs `GENERAL_FLOOR`."""
@@ -122,26 +154,52 @@ def _act(text: str, sets: NeedsSets) -> tuple[str, str]:
     if hit is not None:
         return hit[0], f"words {hit[1]!r}"
     model = sets.model()
-    act, p, probs = model.predict(text)
+    act, p, probs = model.predict(text, tags)
     if act != "change" and probs["change"] >= CHANGE_FLOOR:
         return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})"
-    if act in ("ask", "general") and probs["search"] >= SEARCH_FLOOR:
-        return "search", f"classifier unsure (search {probs['search']:.2f}, {act} {p:.2f})"
+    shown = "x:seen" in tags and not {"x:listed", "x:unseen", "x:unseen-path"} & set(tags)
+    # "explain how store.py expires entries" after store.py was read: its text is right there,
+    # so a doubt about needing to look is not enough to send it to the tools
+    look = probs["search"] + (0.0 if shown else probs["look"])
+    if act in ("ask", "general") and look >= SEARCH_FLOOR:
+        best = "search" if shown or probs["search"] >= probs["look"] else "look"
+        return best, f"classifier unsure (search/look {look:.2f}, {act} {p:.2f})"
     if act == "general" and p < GENERAL_FLOOR:
         return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})"
     return act, f"classifier {p:.2f}"
 
 
-def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = DEFAULT_NEEDS_SETS) -> Needs:
-    """The verdict for `prompt` given the conversation `messages[:end]` before it."""
+@dataclass(frozen=True)
+class Reading:
+    """What the router reads off one prompt in its conversation, before deciding anything."""
+
+    conv: ConversationText
+    refs: Refs
+    pasted: bool
+    seen: tuple[str, ...]
+    unseen: tuple[str, ...]
+    text: str                      # what the act classifier reads
+    tags: tuple[str, ...]          # the situation it reads it in
+
+
+def read(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = DEFAULT_NEEDS_SETS) -> Reading:
+    """References, whether each was seen, pasted material, and the classifier's input."""
     conv = conversation_text(messages, end)
     refs = references(prompt, scope=sets._scope)
     has_paste = pasted(prompt)
     if has_paste:                                  # what the prompt pastes counts as shown
-        conv = type(conv)(conv.text + "\n" + prompt, conv.tool_results, conv.assistant_turns)
+        conv = replace(conv, text=conv.text + "\n" + prompt)
     seen = tuple(r for r in refs.named if conv.has(r))
     unseen = tuple(r for r in refs.named if r not in seen)
-    act, by = _act(classifier_text(prompt, refs), sets)
+    return Reading(conv, refs, has_paste, seen, unseen, classifier_text(prompt, refs),
+                   situation(conv, refs, seen, unseen, has_paste))
+
+
+def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = DEFAULT_NEEDS_SETS) -> Needs:
+    """The verdict for `prompt` given the conversation `messages[:end]` before it."""
+    r = read(prompt, messages, end, sets=sets)
+    conv, refs, has_paste, seen, unseen = r.conv, r.refs, r.pasted, r.seen, r.unseen
+    act, by = _act(r.text, sets, r.tags)
     lang = language(prompt)
 
     def out(verdict: str, why: str) -> Needs:
@@ -156,6 +214,8 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
         return out("workspace", "refers to something not in the conversation")
     if act == "search":
         return out("workspace", "asks to find, list or open something")
+    if act == "look":
+        return out("workspace", "asks about what the conversation does not show")
     if has_paste:
         return out("context", "the material is pasted in the prompt")
     if seen:

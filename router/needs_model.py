@@ -1,4 +1,9 @@
-"""A small multilingual classifier of what a prompt asks for: change, search, ask or general.
+"""A small multilingual classifier of what a prompt asks for: change, search, look, ask or general.
+
+`look` is a question only the workspace can answer ("what does invoice_repo.go return there?"
+after a grep that merely listed it); `ask` one the conversation can. The classifier reads the
+prompt's words and its situation (router.needs.situation), since the same words ask different
+things after a Read and after a chat.
 
 Why a model at all: structure (paths, identifiers, fences, turn position) is language-independent
 but cannot tell "ok, ship it" from "ok, why?" or "引き続き修正して" from "この関数の意味は？".
@@ -22,32 +27,40 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-__all__ = ["ACTS", "Model", "ngrams", "load_model", "encode", "decode"]
+__all__ = ["ACTS", "Model", "ngrams", "features", "load_model", "encode", "decode"]
 
-ACTS = ("change", "search", "ask", "general")
+ACTS = ("change", "search", "look", "ask", "general")
 MAX_CHARS = 300
 _SPACE = re.compile(r"\s+")
 _DIGITS = re.compile(r"\d+")
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+_SENTENCE = re.compile(r"[.!?;:。！？；：\n]\s+|[。！？]")
+_PUNCT = "?.!,;:¿¡？。！、"
 
 
 def ngrams(text: str) -> set[str]:
     """The features of a prompt: character 2–3-grams of the normalised text, its words, pairs of
-    neighbouring words, its first word and first two words, its last two characters (where CJK
+    neighbouring words, its first word and first two words, the first word of every later
+    sentence (where a request after a remark starts), its last two characters (where CJK
     imperatives live: …して, …吧), whether it asks (? or ？), and for CJK text the 2–3-grams of
     the text without spaces (prefixed "c:").
 
     The caller masks references (file names, identifiers) first: the model must learn how people
     ask, not which files appeared in its training set.
     """
-    t = _SPACE.sub(" ", _DIGITS.sub("0", text[:MAX_CHARS].lower())).strip()
+    low = _DIGITS.sub("0", text[:MAX_CHARS].lower())
+    t = _SPACE.sub(" ", low).strip()
     bare = t.rstrip("?.!。！？ ")
     out: set[str] = {"q:" + str(t.endswith(("?", "？")) or t.startswith("¿")), "end:" + bare[-2:]}
-    words = [w for w in (w.strip("?.!,;:¿¡？。！、") for w in t.split()) if w]
+    words = [w for w in (w.strip(_PUNCT) for w in t.split()) if w]
     if words:
         out.add("w0:" + words[0])
         if len(words) > 1:
             out.add("w01:" + words[0] + " " + words[1])
+    for sentence in _SENTENCE.split(low)[1:]:        # "… broken on my mac. revert that one please"
+        first = next((w for w in (w.strip(_PUNCT) for w in sentence.split()) if w), None)
+        if first:
+            out.add("s0:" + first)
     out.update("w:" + w for w in words)
     out.update("b:" + a + " " + b for a, b in zip(words, words[1:]))
     t = f" {t} "
@@ -60,6 +73,18 @@ def ngrams(text: str) -> set[str]:
         s = _SPACE.sub("", t)
         for k in (2, 3):
             out.update("c:" + s[i:i + k] for i in range(len(s) - k + 1))
+    return out
+
+
+def features(text: str, tags: Sequence[str] = ()) -> set[str]:
+    """The n-grams of `text`, the situation tags (router.needs.situation), and each tag paired
+    with each word of the prompt and with whether it asks: "why?" after a Read is a question
+    about the code, after a general answer a general one."""
+    out = ngrams(text)
+    if tags:
+        out.update(tags)
+        anchors = [g for g in out if g.startswith(("w0:", "q:", "w:"))]
+        out.update(t + "&" + a for t in tags for a in anchors)
     return out
 
 
@@ -92,17 +117,17 @@ class Model:
         """One {n-gram: weight} dict per class, zero weights left out."""
         return [{g: col[i] for g, i in self.index.items() if col[i]} for col in self.cols]
 
-    def scores(self, text: str) -> dict[str, float]:
-        """Class probabilities (softmax over the linear scores)."""
-        rows = [i for i in map(self.index.get, ngrams(text)) if i is not None]
+    def scores(self, text: str, tags: Sequence[str] = ()) -> dict[str, float]:
+        """Class probabilities (softmax over the linear scores) of `text` in a situation `tags`."""
+        rows = [i for i in map(self.index.get, features(text, tags)) if i is not None]
         z = [(b + sum(map(col.__getitem__, rows))) / self.scale for b, col in zip(self.bias, self.cols)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
         s = sum(e)
         return {c: e[i] / s for i, c in enumerate(self.classes)}
 
-    def predict(self, text: str) -> tuple[str, float, dict[str, float]]:
-        p = self.scores(text)
+    def predict(self, text: str, tags: Sequence[str] = ()) -> tuple[str, float, dict[str, float]]:
+        p = self.scores(text, tags)
         best = max(p, key=p.__getitem__)
         return best, p[best], p
 

@@ -14,9 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
-from turnroute.router.context import references
-from turnroute.router.needs import classifier_text
-from turnroute.router.evaluate import LANGS
+from turnroute.router.evaluate import turns_of
+from turnroute.router.needs import read
 
 HERE = Path(__file__).parent
 PATH = HERE / "corpus.yaml"
@@ -46,12 +45,10 @@ def held_out() -> dict:
     return load(HELDOUT_PATH)
 
 
-def training_rows(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """(prompt as the classifier sees it, act) for every row not marked heldout."""
-    for row in doc["rows"]:
-        if row.get("heldout"):
-            continue
-        for lang in LANGS:
-            if lang in row:
-                prompt = str(row[lang])
-                yield classifier_text(prompt, references(prompt)), row["act"]
+def training_rows(doc: Mapping[str, Any]) -> Iterator[tuple[str, tuple[str, ...], str]]:
+    """(prompt as the classifier sees it, the situation it sees it in, act) for every turn of
+    every row not marked heldout: read by the router's own code from the request the turn makes."""
+    for t in turns_of({**doc, "rows": [r for r in doc["rows"] if not r.get("heldout")]}):
+        messages = t.body["messages"]
+        r = read(t.prompt, messages, len(messages) - 1)
+        yield r.text, r.tags, "look" if t.act == "ask" and t.label == "workspace" else t.act

@@ -54,7 +54,7 @@ def test_held_out_prompts_never_reach_the_classifier_training_data():
     assert all(row.get("heldout") is True for row in doc["rows"])
     held = {classifier_text(str(row[lang]), references(str(row[lang])))
             for row in doc["rows"] for lang in LANGS if lang in row}
-    trained = {text for text, _ in examples()}
+    trained = {text for text, _, _ in examples()}
     assert not held & trained
     assert sum(1 for doc in training_docs() for _ in training_rows(doc)) >= 3000 and len(held) >= 250
 

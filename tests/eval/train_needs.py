@@ -3,12 +3,13 @@
     .venv/bin/python -m tests.eval.train_needs            # writes the shipped weights
     .venv/bin/python -m tests.eval.train_needs --check    # retrain in memory, report, write nothing
     .venv/bin/python -m tests.eval.train_needs --cv       # model selection: cross-validation over
-                                                          # the session files (~5 min)
+                                                          # the session files (~10 min)
 
 Training data: the prompts of the training documents' rows (corpus.yaml, sessions/*.yaml; each
-with its `act`), the phrase lists in tests/eval/phrases/ and the templates. Held-out rows are
-dropped before anything else happens, so they can never influence the weights. Multinomial
-logistic regression over the n-gram set of router.needs_model.ngrams, AdaGrad, L2, the weights of
+with its `act`, `look` where the author's ask needs the workspace, and the situation the router
+reads off the request the turn makes), the phrase lists in tests/eval/phrases/ and the
+templates. Held-out rows are dropped before anything else happens, so they can never influence
+the weights. Multinomial logistic regression over router.needs_model.features, AdaGrad, L2, the weights of
 five shuffle orders averaged; deterministic (fixed seeds, sorted data). Features, settings and the
 router's floors were chosen with --cv, never on the held-out split.
 """
@@ -26,7 +27,7 @@ import yaml
 
 from turnroute.router.context import references
 from turnroute.router.needs import classifier_text
-from turnroute.router.needs_model import ACTS, Model, encode, ngrams
+from turnroute.router.needs_model import ACTS, Model, encode, features
 from tests.eval.corpus import SESSIONS, load, training_docs, training_rows
 
 PHRASES = Path(__file__).with_name("phrases")          # *.yaml: act → language → prompts
@@ -38,13 +39,13 @@ RATE = 0.1
 L2 = 1e-4
 SEEDS = (7, 11, 13, 17, 19)   # one model per shuffle order, averaged: steadier than any one of them
 MIN_WEIGHT = 0.1
-ROW_WEIGHT = 2                # a written turn counts twice: it is how people type, phrase lists are not quite
+ROW_WEIGHT = 3                # a written turn counts three times: it is how people type, phrase lists are not quite
 MIN_COUNT = 3                 # n-grams seen in fewer training prompts are left out
 SCALE = 100
 
 
-def examples(*, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """(classifier text, act) pairs: the training documents' rows (but those of the session files
+def examples(*, exclude: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...], str]]:
+    """(classifier text, situation tags, act) triples: the training documents' rows (but those of the session files
     named in `exclude`), the phrase lists and the expanded templates."""
     rows = [pair for doc in training_docs(exclude=exclude) for pair in training_rows(doc)]
     data = list(rows)
@@ -52,7 +53,7 @@ def examples(*, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         for act, by_lang in yaml.safe_load(path.read_text(encoding="utf-8")).items():
             assert act in ACTS, (path.name, act)
             for items in by_lang.values():
-                data += [(classifier_text(str(t), references(str(t))), act) for t in items]
+                data += [(classifier_text(str(t), references(str(t))), (), act) for t in items]
     doc = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
     for act, by_lang in doc["templates"].items():
         assert act in ACTS, act
@@ -63,15 +64,15 @@ def examples(*, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
                 values = fill[slot] if slot else [""]
                 for j in range(min(PER_TEMPLATE, len(values))):
                     text = tpl.format(**{slot: values[(i + j) % len(values)]}) if slot else tpl
-                    data.append((classifier_text(text, references(text)), act))
+                    data.append((classifier_text(text, references(text)), (), act))
     return sorted(set(data)) + sorted(rows) * (ROW_WEIGHT - 1)
 
 
-def train(data: list[tuple[str, str]], *, seed: int = 7) -> Model:
+def train(data: list[tuple[str, tuple[str, ...], str]], *, seed: int = 7) -> Model:
     k = len(ACTS)
-    grams = [ngrams(t) for t, _ in data]
+    grams = [features(t, tags) for t, tags, _ in data]
     counts = Counter(g for gs in grams for g in gs)
-    rows = [(sorted(g for g in gs if counts[g] >= MIN_COUNT), ACTS.index(a)) for gs, (_, a) in zip(grams, data)]
+    rows = [(sorted(g for g in gs if counts[g] >= MIN_COUNT), ACTS.index(a)) for gs, (_, _, a) in zip(grams, data)]
     w: dict[str, list[float]] = {}
     g2: dict[str, list[float]] = {}
     bias = [0.0] * k
@@ -105,7 +106,7 @@ def train(data: list[tuple[str, str]], *, seed: int = 7) -> Model:
     return Model.from_columns(ACTS, bias, cols)
 
 
-def train_averaged(data: list[tuple[str, str]], seeds: tuple[int, ...] = SEEDS) -> Model:
+def train_averaged(data: list[tuple[str, tuple[str, ...], str]], seeds: tuple[int, ...] = SEEDS) -> Model:
     """The mean of one model per seed (for a linear model, the mean of the scores)."""
     models = [train(data, seed=s) for s in seeds]
     columns = [m.columns() for m in models]
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = examples()
     model = train_averaged(data)
-    right = sum(model.predict(t)[0] == a for t, a in data)
+    right = sum(model.predict(t, tags)[0] == a for t, tags, a in data)
     print(f"{len(data)} training examples, {len(model.index)} n-grams kept, "
           f"training accuracy {right}/{len(data)}", file=sys.stderr)
     if not args.check:

@@ -10,7 +10,7 @@ import pytest
 from tests.fixtures import cc_requests as cc
 from turnroute.router.context import conversation_text, pasted, references
 from turnroute.router.language import language
-from turnroute.router.needs import NeedsSets, assess
+from turnroute.router.needs import NeedsSets, assess, read
 from turnroute.router.rules import parse_ruleset
 from turnroute.router.yamlsrc import ConfigError, load_yaml
 
@@ -66,6 +66,58 @@ def test_seen_covers_tool_inputs_results_and_answers_but_not_reminders():
     assert conv.has("ttl")                                                  # the assistant's answer
     assert not conv.has("secret_notes.py") and not conv.has("API_TOKEN")    # system-reminders ignored
     assert conv.tool_results == 1 and conv.material
+
+
+GREP = "src/billing.py:12:def refund(order):\nsrc/api.py:40:    billing.refund(order)"
+
+
+def grep_refund() -> list[dict]:
+    """A session that grepped for refund: billing.py is named in the hits, its text never shown."""
+    return cc.history_of(
+        [{"role": "user", "content": [{"type": "text", "text": cc.DATE_REMINDER},
+                                      {"type": "text", "text": "who calls refund?"}]}],
+        cc.tool_call("Grep", {"pattern": "refund", "output_mode": "content"}, result=GREP),
+        [{"role": "assistant", "content": [{"type": "text", "text": "Only api.py calls billing.refund. "
+                                                                    "Want me to add a test for it?"}]}])
+
+
+def test_a_file_named_in_grep_hits_is_seen_but_its_text_was_not_shown():
+    hist = grep_refund()
+    conv = conversation_text(hist, len(hist))
+    assert conv.has("billing.py") and not conv.shown("billing.py")
+    assert conv.offer and conv.edits == 0                      # the agent asked; nothing edited yet
+    hist = read_store()
+    conv = conversation_text(hist, len(hist))
+    assert conv.shown("store.py") and conv.shown("/repo/store.py") and not conv.shown("settings.py")
+
+
+def test_the_classifier_is_told_the_situation():
+    """What the session holds and what the prompt's references are, as tags the act classifier reads
+    next to the words: the same "and for Postgres?" is general after a chat, about code after a Read."""
+    assert situation_of("and for Postgres?") == ("x:fresh", "x:norefs")
+    chat = [{"role": "user", "content": [{"type": "text", "text": "how do SQLite transactions lock?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "SQLite takes a database-wide lock."}]}]
+    assert situation_of("and for Postgres?", chat) == ("x:chat", "x:norefs")
+    assert situation_of("what does billing.py do with a partial refund?", grep_refund()) == \
+        ("x:tools", "x:offer", "x:seen", "x:listed")
+    assert situation_of("why does _evict_expired use settings.py?", read_store()) == \
+        ("x:tools", "x:seen", "x:unseen-path")
+
+
+def test_the_situation_changes_the_verdict_for_the_same_words():
+    chat = [{"role": "user", "content": [{"type": "text", "text": "how do SQLite transactions lock?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "SQLite takes a database-wide lock."}]}]
+    assert verdict("and for Postgres?", chat).verdict == "none"             # general, after a general answer
+    # a file named in grep hits is not its text: a question about what it does needs the tools,
+    # one the hits answer does not
+    assert verdict("what does billing.py do with a partial refund?", grep_refund()).verdict == "workspace"
+    assert verdict("so api.py is the only caller?", grep_refund()).verdict == "context"
+
+
+def situation_of(prompt: str, history=()) -> tuple[str, ...]:
+    body = cc.main_turn(prompt, history=list(history))
+    msgs = body["messages"]
+    return read(prompt, msgs, len(msgs) - 1).tags
 
 
 @pytest.mark.parametrize("prompt, history, expected", [
