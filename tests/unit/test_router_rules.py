@@ -125,7 +125,7 @@ def test_mlx_tools_profile(mlx_tools, name, build, backend, strip, rule):
 
 
 def test_overrides(shipped):
-    body = cc.main_turn("explain x")
+    body = cc.main_turn("explain store.py")          # a file nobody has read: a turn for the tools
     assert route(shipped, body, override=("header", "lmstudio")).rule == "override:header"
     d = route(shipped, body, override=("env", "lms"))                 # aliases work for overrides
     assert (d.backend, d.rule, d.strip_tools) == ("lmstudio", "override:env", False)
