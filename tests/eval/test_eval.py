@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.eval.corpus import CORPUS, held_out as held_out_doc, training_docs, training_rows
 from tests.eval.train_needs import examples
@@ -59,9 +60,9 @@ def test_held_out_prompts_never_reach_the_classifier_training_data():
     assert sum(1 for doc in training_docs() for _ in training_rows(doc)) >= 3000 and len(held) >= 250
 
 
-@pytest.mark.xfail(strict=True, reason="the issue's bar is not met: the blind held-out split (252 turns, scored "
-                                       "once after the model was frozen) gives 88.5 %, fr 86.1 %, pt/zh/ja 83.3 %; "
-                                       "none starved")
+@pytest.mark.xfail(strict=True, reason="the issue's bar is not met on one split: the fourth blind held-out split (378 "
+                                       "turns, scored once after the model was frozen) gives 91.8 %, fr and ja 88.9 %, "
+                                       "none starved; the third gave 95.0 %, every language >= 90.7 %, but 6 starved")
 def test_held_out_meets_the_issue_bar(held_out):
     assert held_out["accuracy"] >= 0.95
     assert all(right / n >= 0.90 for right, n in held_out["by_lang"].values())
@@ -70,18 +71,18 @@ def test_held_out_meets_the_issue_bar(held_out):
 
 def test_held_out_does_not_regress(held_out):
     """Today's measurement as a floor, until the bar above is met."""
-    assert held_out["accuracy"] >= 0.88
+    assert held_out["accuracy"] >= 0.915
     assert not held_out["starved"]                 # no turn that needs tools is sent without them
     right, n = held_out["by_label"]["change"]
     assert right == n
-    assert all(right / n >= 0.83 for right, n in held_out["by_lang"].values())
+    assert all(right / n >= 0.88 for right, n in held_out["by_lang"].values())
 
 
 def test_training_split_is_routed_well(turns):
-    """In sample the classifier is nearly always right; what is left is structure: two situations
-    (14 turns) where a name was shown (in grep output, or only guessed at) but not its content."""
+    """In sample the classifier is nearly always right (97.2 % of 10,095 turns); no turn that needs
+    tools goes without them."""
     s = summary(score([t for t in turns if not t.heldout], shipped()))
-    assert s["accuracy"] >= 0.95 and len(s["starved"]) <= 14
+    assert s["accuracy"] >= 0.96 and not s["starved"]
 
 
 def test_mlx_tools_profile_never_strips_tools_from_a_turn_that_needs_them(turns):
@@ -90,15 +91,28 @@ def test_mlx_tools_profile_never_strips_tools_from_a_turn_that_needs_them(turns)
     assert s["accuracy"] == summary(score(turns, shipped()))["accuracy"]    # same verdicts, other routes
 
 
-def test_turnroute_eval_prints_the_tables_and_every_starved_turn():
-    r = subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", "eval", "--config",
-                        str(REPO / "config" / "turnroute.yaml"), "--split", "all"],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_turnroute_eval_prints_the_tables_and_every_starved_turn(tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "turnroute.gateway.cli", "eval", "--config",
+                               str(REPO / "config" / "turnroute.yaml"), *args],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    r = run("--split", "all")
     out = r.stdout
     assert "held-out split:" in out and "training split:" in out, r.stderr
     for word in ("per label:", "per language:", "confusion (rows: label, columns: verdict):",
                  "starved (needs tools, routed without):", *LABELS, *LANGS):
         assert word in out
-    starved = [line for line in out.splitlines() if line.startswith("    ") and "rule from-context]" in line]
-    assert starved and r.returncode == 1                 # the bar is not met: today it lists turns and fails
-    assert all("change →" in line or "workspace →" in line for line in starved)
+    assert r.returncode == 0 and "starved (needs tools, routed without): 0" in out
+    # a corpus whose author says a turn needs the workspace where the router sends it without tools:
+    # the turn is listed with its rule and backend, and the exit status says so
+    corpus = tmp_path / "mine.yaml"
+    corpus.write_text(yaml.safe_dump({"files": {}, "contexts": {"fresh": []}, "rows": [
+        {"id": "m1", "label": "workspace", "act": "ask", "ctx": "fresh", "heldout": True,
+         "en": "what is the difference between TCP and UDP?"},
+        {"id": "m2", "label": "change", "act": "change", "ctx": "fresh", "heldout": True,
+         "en": "add a --verbose flag to the CLI"}]}), encoding="utf-8")
+    r = run("--corpus", str(corpus))
+    starved = [line for line in r.stdout.splitlines() if line.startswith("    m")]
+    assert r.returncode == 1 and len(starved) == 1, r.stdout
+    assert starved[0].startswith("    m1-en [workspace → none, mlx, rule from-context]")
