@@ -285,11 +285,11 @@ def conversation_text(messages: Sequence[Any], end: int) -> ConversationText:
                 if assistant and s.strip():
                     said = s
             elif t == "tool_use":
-                _strings(b.get("input"), pieces)
-                edits += b.get("name") in _EDIT_TOOLS
-                fp = (b.get("input") or {}).get("file_path") if isinstance(b.get("input"), dict) else None
-                if isinstance(fp, str) and b.get("name") in _OPEN_TOOLS:
-                    opened.append(fp)
+                tool, args = b.get("name"), b.get("input")
+                _strings(args, pieces)
+                edits += tool in _EDIT_TOOLS
+                if tool in _OPEN_TOOLS and isinstance(args, dict) and isinstance(args.get("file_path"), str):
+                    opened.append(args["file_path"])
             elif t == "tool_result":
                 results += 1
                 _strings(b.get("content"), pieces)

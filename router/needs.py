@@ -30,8 +30,8 @@ from turnroute.router.context import (PROJECT_SCOPE, ConversationText, Phrases, 
 from turnroute.router.language import language
 from turnroute.router.needs_model import Model, load_model
 
-__all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "read", "Reading", "classifier_text", "situation",
-           "CHANGE_FLOOR"]
+__all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "read", "Reading", "classifier_text",
+           "situation", "CHANGE_FLOOR"]
 
 NEEDS = ("context", "workspace", "none", "change")
 CHANGE_FLOOR = 0.2
