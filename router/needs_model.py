@@ -94,7 +94,7 @@ class Model:
     1/`scale`.
 
     One dict for every class (not a dict per class) and weights in flat arrays: loading the
-    shipped ~48k n-grams is one split and one dict build, and scoring is one C-level map+sum per
+    shipped ~78k n-grams is one split and one dict build, and scoring is one C-level map+sum per
     class over the rows the prompt hits.
     """
 

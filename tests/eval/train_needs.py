@@ -9,9 +9,9 @@ Training data: the prompts of the training documents' rows (corpus.yaml, session
 with its `act`, `look` where the author's ask needs the workspace, and the situation the router
 reads off the request the turn makes), the phrase lists in tests/eval/phrases/ and the
 templates. Held-out rows are dropped before anything else happens, so they can never influence
-the weights. Multinomial logistic regression over router.needs_model.features, AdaGrad, L2, the weights of
-five shuffle orders averaged; deterministic (fixed seeds, sorted data). Features, settings and the
-router's floors were chosen with --cv, never on the held-out split.
+the weights. Multinomial logistic regression over router.needs_model.features, AdaGrad, L2, the
+weights of five shuffle orders averaged; deterministic (fixed seeds, sorted data). Features,
+settings and the router's floors were chosen with --cv, never on the held-out split.
 """
 
 from __future__ import annotations
