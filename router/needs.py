@@ -17,7 +17,10 @@ in router.needs_model, which reads the prompt and its situation (`situation`). A
 guess breaks the turn while a wrong tool guess only costs speed, so a prompt the classifier is
 unsure about leans to the tools: a change probability of `CHANGE_FLOOR` makes it a change, a
 search-or-look probability of `SEARCH_FLOOR` a search or look (the floors are chosen by
-cross-validation over the session files: docs/needs.md).
+cross-validation over the session files: docs/needs.md). A file the conversation has not shown
+sends a question to the tools, unless the classifier is `GENERAL_SURE` that it is general
+knowledge and the file is named the way a framework's docs name one, by its bare name ("a Voter,
+or a rule in security.yaml?").
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ __all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "read"
 
 NEEDS = ("context", "workspace", "none", "change")
 CHANGE_FLOOR = 0.2
-SEARCH_FLOOR = 0.15
-GENERAL_FLOOR = 0.6          # below it, "general" is read as a question about this workspace
+SEARCH_FLOOR = 0.12
+GENERAL_FLOOR = 0.5          # below it, "general" is read as a question about this workspace
+GENERAL_SURE = 0.95          # at or above it, a general question may name a file it has not shown
 
 
 
@@ -146,27 +150,28 @@ def situation(conv: ConversationText, refs: Refs, seen: Sequence[str], unseen: S
     return tuple(tags)
 
 
-def _act(text: str, sets: NeedsSets, tags: Sequence[str] = ()) -> tuple[str, str]:
-    """The act, with what decided it. Unsure leans to the side that keeps the tools: a change
-    probability of `CHANGE_FLOOR` is enough for a change, then `SEARCH_FLOOR` for a search, and
-    general knowledge needs `GENERAL_FLOOR`."""
+def _act(text: str, sets: NeedsSets, tags: Sequence[str] = ()) -> tuple[str, str, float]:
+    """The act, what decided it, and the classifier's confidence in it (0 for a word list: it
+    names the act, not how sure anyone is that a file is only named in passing). Unsure leans to
+    the side that keeps the tools: a change probability of `CHANGE_FLOOR` is enough for a change,
+    then `SEARCH_FLOOR` for a search, and general knowledge needs `GENERAL_FLOOR`."""
     hit = sets.word(text)
     if hit is not None:
-        return hit[0], f"words {hit[1]!r}"
+        return hit[0], f"words {hit[1]!r}", 0.0
     model = sets.model()
     act, p, probs = model.predict(text, tags)
     if act != "change" and probs["change"] >= CHANGE_FLOOR:
-        return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})"
+        return "change", f"classifier unsure (change {probs['change']:.2f}, {act} {p:.2f})", probs["change"]
     shown = "x:seen" in tags and not {"x:listed", "x:unseen", "x:unseen-path"} & set(tags)
     # "explain how store.py expires entries" after store.py was read: its text is right there,
     # so a doubt about needing to look is not enough to send it to the tools
     look = probs["search"] + (0.0 if shown else probs["look"])
     if act in ("ask", "general") and look >= SEARCH_FLOOR:
         best = "search" if shown or probs["search"] >= probs["look"] else "look"
-        return best, f"classifier unsure (search/look {look:.2f}, {act} {p:.2f})"
+        return best, f"classifier unsure (search/look {look:.2f}, {act} {p:.2f})", look
     if act == "general" and p < GENERAL_FLOOR:
-        return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})"
-    return act, f"classifier {p:.2f}"
+        return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})", probs["ask"]
+    return act, f"classifier {p:.2f}", p
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,7 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
     """The verdict for `prompt` given the conversation `messages[:end]` before it."""
     r = read(prompt, messages, end, sets=sets)
     conv, refs, has_paste, seen, unseen = r.conv, r.refs, r.pasted, r.seen, r.unseen
-    act, by = _act(r.text, sets, r.tags)
+    act, by, sure = _act(r.text, sets, r.tags)
     lang = language(prompt)
 
     def out(verdict: str, why: str) -> Needs:
@@ -207,9 +212,14 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
 
     if act == "change":
         return out("change", "asks for a change")
-    if act == "general" and not refs.scope and not any(r in refs.paths for r in unseen):
-        # "when would I reach for useReducer?": names an API, not a file of this workspace
-        return out("none", "general knowledge" + (" (names APIs, no file)" if unseen else ""))
+    files = [r for r in unseen if r in refs.paths]
+    # "a Voter, or a rule in security.yaml?" names a file the way the framework's docs do: by its
+    # bare name; "src/models/order.js" is a path into this workspace, however general it sounds
+    docs_file = sure >= GENERAL_SURE and not any("/" in f or "\\" in f for f in files)
+    if act == "general" and not refs.scope and (not files or docs_file):
+        # "when would I reach for useReducer?" names an API, not a file of this workspace
+        return out("none", "general knowledge" + (" (names a file as the docs do)" if files
+                                                  else " (names APIs, no file)" if unseen else ""))
     if unseen:
         return out("workspace", "refers to something not in the conversation")
     if act == "search":

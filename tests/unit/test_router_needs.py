@@ -145,6 +145,31 @@ def test_needs_verdicts(prompt, history, expected):
     assert v.verdict == expected, v.evidence()
 
 
+class _Says:
+    """A classifier that always gives `probs`: the verdict's rules, whatever the weights say."""
+
+    def __init__(self, **probs: float):
+        self.probs = {"change": 0.0, "search": 0.0, "look": 0.0, "ask": 0.0, "general": 0.0, **probs}
+
+    def predict(self, text, tags=()):
+        best = max(self.probs, key=self.probs.__getitem__)
+        return best, self.probs[best], self.probs
+
+
+@pytest.mark.parametrize("general, prompt, expected", [
+    # a framework's file named the way its docs name it, by a classifier sure it is general
+    (0.97, "in Symfony, when is an access_control rule in security.yaml enough?", "none"),
+    (0.80, "in Symfony, when is an access_control rule in security.yaml enough?", "workspace"),
+    # a path into this workspace keeps the tools however general the question sounds
+    (0.99, "side question: does src/models/order.js compute the total in a hook?", "workspace"),
+])
+def test_a_general_question_may_name_a_file_only_by_its_bare_name(monkeypatch, general, prompt, expected):
+    monkeypatch.setattr(NeedsSets, "model", lambda self: _Says(general=general, ask=1 - general))
+    v = verdict(prompt)
+    assert v.verdict == expected, v.evidence()
+    assert v.unseen and ("names a file as the docs do" in v.why) == (expected == "none")
+
+
 def test_pasted_code_is_context_even_on_a_fresh_session():
     v = verdict("why does this throw?\n```python\nuser = {}\nprint(user['name'])\n```\nKeyError: 'name'")
     assert v.verdict == "context" and v.pasted
