@@ -37,8 +37,8 @@ __all__ = ["NEEDS", "Needs", "NeedsSets", "DEFAULT_NEEDS_SETS", "assess", "read"
            "situation", "CHANGE_FLOOR"]
 
 NEEDS = ("context", "workspace", "none", "change")
-CHANGE_FLOOR = 0.2
-SEARCH_FLOOR = 0.12
+CHANGE_FLOOR = 0.25
+SEARCH_FLOOR = 0.08
 GENERAL_FLOOR = 0.5          # below it, "general" is read as a question about this workspace
 GENERAL_SURE = 0.95          # at or above it, a general question may name a file it has not shown
 
@@ -150,11 +150,12 @@ def situation(conv: ConversationText, refs: Refs, seen: Sequence[str], unseen: S
     return tuple(tags)
 
 
-def _act(text: str, sets: NeedsSets, tags: Sequence[str] = ()) -> tuple[str, str, float]:
+def _act(text: str, sets: NeedsSets, tags: Sequence[str] = (), files_shown: bool = False) -> tuple[str, str, float]:
     """The act, what decided it, and the classifier's confidence in it (0 for a word list: it
     names the act, not how sure anyone is that a file is only named in passing). Unsure leans to
     the side that keeps the tools: a change probability of `CHANGE_FLOOR` is enough for a change,
-    then `SEARCH_FLOOR` for a search, and general knowledge needs `GENERAL_FLOOR`."""
+    then `SEARCH_FLOOR` for a search, and general knowledge needs `GENERAL_FLOOR`. `files_shown`:
+    the prompt names only files whose text the conversation shows, so a look is an ask."""
     hit = sets.word(text)
     if hit is not None:
         return hit[0], f"words {hit[1]!r}", 0.0
@@ -166,12 +167,16 @@ def _act(text: str, sets: NeedsSets, tags: Sequence[str] = ()) -> tuple[str, str
     # "explain how store.py expires entries" after store.py was read: its text is right there,
     # so a doubt about needing to look is not enough to send it to the tools
     look = probs["search"] + (0.0 if shown else probs["look"])
+    why = ""
+    if act == "look" and files_shown:
+        # it names only files whose text the conversation shows: what it asks to look at is there
+        act, p, why = "ask", probs["ask"], f" (look {probs['look']:.2f} at files the conversation shows)"
     if act in ("ask", "general") and look >= SEARCH_FLOOR:
         best = "search" if shown or probs["search"] >= probs["look"] else "look"
         return best, f"classifier unsure (search/look {look:.2f}, {act} {p:.2f})", look
     if act == "general" and p < GENERAL_FLOOR:
         return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})", probs["ask"]
-    return act, f"classifier {p:.2f}", p
+    return act, f"classifier {p:.2f}{why}", p
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
     """The verdict for `prompt` given the conversation `messages[:end]` before it."""
     r = read(prompt, messages, end, sets=sets)
     conv, refs, has_paste, seen, unseen = r.conv, r.refs, r.pasted, r.seen, r.unseen
-    act, by, sure = _act(r.text, sets, r.tags)
+    files_shown = bool(refs.paths) and set(refs.named) == set(refs.paths) and all(map(conv.shown, refs.paths))
+    act, by, sure = _act(r.text, sets, r.tags, files_shown)
     lang = language(prompt)
 
     def out(verdict: str, why: str) -> Needs:

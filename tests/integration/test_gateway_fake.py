@@ -196,7 +196,7 @@ def test_cut_stream_becomes_an_sse_error_event(client, fakes, gw):
     mlx, _ = fakes
     mlx.script(Reply(text="partial answer that never ends", chunks=6, cut_after=3))
     with pytest.raises(anthropic.APIStatusError) as err:
-        ask(client, "what is a stream cut?", stream=True)
+        ask(client, "what is a mutex?", stream=True)
     assert "mlx" in str(err.value)
     assert err.value.body["error"]["type"] == "overloaded_error"     # Claude Code retries these
     rec = gw.wait_records(1)[-1]
