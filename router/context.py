@@ -46,20 +46,20 @@ _NOT_IDENT = frozenset(s.lower() for s in (
 _URL = re.compile(r"\w+://\S+")
 
 # Phrases that point at this workspace without naming a file (multilingual; tunable in the YAML).
+# "our <anything>" is one: in a coding session "our CI workflow", "nuestros tests", "unserer
+# Tasks" are this workspace's.
 PROJECT_SCOPE: tuple[str, ...] = (
-    "this project", "the project", "our project", "this repo", "the repo", "this repository",
-    "the repository", "the codebase", "this codebase", "our codebase", "our code", "our tests",
-    "the tests", "the test suite", "our api", "our app", "our service", "this app", "the app",
-    "este proyecto", "el proyecto", "nuestro proyecto", "el repositorio", "este repositorio",
-    "el código base", "nuestro código", "nuestros tests", "nuestras pruebas", "las pruebas", "los tests",
-    "ce projet", "le projet", "notre projet", "ce dépôt", "le dépôt", "la base de code", "notre code",
-    "nos tests", "les tests",
-    "dieses projekt", "das projekt", "unser projekt", "dieses repo", "das repo", "das repository",
-    "die codebasis", "unser code", "unserem code", "unsere tests", "die tests",
-    "este projeto", "o projeto", "nosso projeto", "o repositório", "este repositório", "a base de código",
-    "nosso código", "nossos testes", "os testes",
-    "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的代码", "我们的测试", "测试用例",
-    "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "私たちのコード",
+    "this project", "the project", "this repo", "the repo", "this repository", "the repository",
+    "the codebase", "this codebase", "the tests", "the test suite", "this app", "the app",
+    "este proyecto", "el proyecto", "el repositorio", "este repositorio", "el código base", "las pruebas",
+    "los tests",
+    "ce projet", "le projet", "ce dépôt", "le dépôt", "la base de code", "les tests",
+    "dieses projekt", "das projekt", "dieses repo", "das repo", "das repository", "die codebasis", "die tests",
+    "este projeto", "o projeto", "o repositório", "este repositório", "a base de código", "os testes",
+    "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的", "测试用例",
+    "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "うちの", "私たちの",
+    r"/\bour\s+\w+/", r"/\bnuestr[oa]s?\s+\w+/", r"/\bnotre\s+\w+/", "nos tests", r"/\bunser(?:e|er|en|em|es)?\s+\w+/",
+    r"/\bnoss[oa]s?\s+\w+/",
 )
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 

@@ -170,6 +170,16 @@ def test_a_general_question_may_name_a_file_only_by_its_bare_name(monkeypatch, g
     assert v.unseen and ("names a file as the docs do" in v.why) == (expected == "none")
 
 
+@pytest.mark.parametrize("prompt", [
+    "what does our CI workflow actually run?", "¿qué corre exactamente nuestro pipeline de CI?",
+    "notre CI lance quoi exactement ?", "was macht unsere CI-Pipeline eigentlich?", "o que o nosso CI roda?",
+    "我们的 CI 到底跑了什么？", "うちのCIって何を回してる？"])
+def test_our_anything_is_this_workspace_however_general_it_sounds(monkeypatch, prompt):
+    monkeypatch.setattr(NeedsSets, "model", lambda self: _Says(general=0.99, ask=0.01))
+    v = verdict(prompt)                                     # a fresh session: nothing read yet
+    assert v.verdict == "workspace" and v.scope, v.evidence()
+
+
 def test_pasted_code_is_context_even_on_a_fresh_session():
     v = verdict("why does this throw?\n```python\nuser = {}\nprint(user['name'])\n```\nKeyError: 'name'")
     assert v.verdict == "context" and v.pasted
