@@ -26,7 +26,7 @@ _EXT = (r"py|pyi|js|mjs|cjs|ts|tsx|jsx|go|rs|java|kt|swift|rb|php|c|h|cc|cpp|hpp
         r"xml|csv|proto|gradle|tf|ipynb|lua|ex|exs|dart|scala")
 # a path with a slash (api/handlers/, src/main.ts, ./run.sh) or a file name with a known extension
 _PATH = re.compile(r"(?<![\w/.:-])(?:\.{0,2}/)?(?:[\w.-]+/)+[\w.-]*|(?<![\w/.-])\.?[\w-]+(?:\.[\w-]+)*\.(?:"
-                   + _EXT + r")(?![\w-])|(?<![\w/.-])(?:Dockerfile|Makefile|Procfile|Gemfile|\.env|\.gitignore)\b")
+                   + _EXT + r")(?![\w-])|(?<![\w/.-])(?:Dockerfile|Makefile|Procfile|Gemfile|\.env|\.gitignore)(?:\.[\w-]+)*(?![\w-])")
 _IDENT = re.compile(
     r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(\)"      # Order.total()
     r"|(?<![\w.])[A-Za-z_]\w*\(\)"                       # main()

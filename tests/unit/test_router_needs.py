@@ -43,6 +43,8 @@ def verdict(prompt: str, history=(), **kw):
     ("does JavaScript or TypeScript handle I/O better, and/or faster?", (), ()),   # names, not refs
     ("see https://example.com/a/b.py for details", (), ()),                        # a URL is not a path
     ("explícame cómo main() usa deploy.sh", ("deploy.sh",), ("main()",)),
+    ("mira si VERCEL_ENV está en .env.example y en Dockerfile.dev", (".env.example", "Dockerfile.dev"), ("VERCEL_ENV",)),
+    ("check .env. then the Makefile", (".env", "Makefile"), ()),
     ("解释一下 store.py 里的 _evict_expired", ("store.py",), ("_evict_expired",)),
 ])
 def test_references_are_language_independent(text, paths, idents):
