@@ -60,15 +60,15 @@ def test_held_out_prompts_never_reach_the_classifier_training_data():
     assert sum(1 for doc in training_docs() for _ in training_rows(doc)) >= 3000 and len(held) >= 250
 
 
-# The turns of the held-out split the shipped model starves (a change request with a pasted
-# error that ends "can you sort it out?", in three languages): measured, and held as a ceiling.
-KNOWN_STARVED = {"hm03-en", "hm03-es", "hm03-pt"}
+# The turns of the held-out split the shipped model starves ("how does this app talk to the
+# backend? just the big picture" on a fresh session, es and pt; "and our rentals spider, does it
+# use response.follow…?" after other files were read, es and de): measured, held as a ceiling.
+KNOWN_STARVED = {"hp12-es", "hp12-pt", "hr15-es", "hr15-de"}
 
 
-@pytest.mark.xfail(strict=True, reason="the issue's bar is not met on one split: the seventh blind held-out split (378 "
-                                       "turns, scored once after the model was frozen) gives 89.4 % (90.2 % after a "
-                                       "path fix), en 85.2 %, 3 starved; the sixth gave 95.0 %, every language >= "
-                                       "92.6 %, but 2 starved")
+@pytest.mark.xfail(strict=True, reason="the issue's bar is not met on one split: the eighth blind held-out split (378 "
+                                       "turns, scored once after the model was frozen) gives 90.2 %, en/es/ja 88.9 %, "
+                                       "4 starved; the sixth gave 95.0 %, every language >= 92.6 %, but 2 starved")
 def test_held_out_meets_the_issue_bar(held_out):
     assert held_out["accuracy"] >= 0.95
     assert all(right / n >= 0.90 for right, n in held_out["by_lang"].values())
@@ -80,12 +80,12 @@ def test_held_out_does_not_regress(held_out):
     assert held_out["accuracy"] >= 0.90
     assert {o.turn.id for o in held_out["starved"]} <= KNOWN_STARVED    # no other turn loses the tools it needs
     right, n = held_out["by_label"]["change"]
-    assert right >= n - 4
-    assert all(right / n >= 0.85 for right, n in held_out["by_lang"].values())
+    assert right >= n - 2
+    assert all(right / n >= 0.88 for right, n in held_out["by_lang"].values())
 
 
 def test_training_split_is_routed_well(turns):
-    """In sample the classifier is nearly always right (97.7 % of 13,193 turns); no turn that needs
+    """In sample the classifier is nearly always right (97.7 % of 13,536 turns); no turn that needs
     tools goes without them."""
     s = summary(score([t for t in turns if not t.heldout], shipped()))
     assert s["accuracy"] >= 0.96 and not s["starved"]
