@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 __all__ = ["Refs", "Phrases", "mask", "ConversationText", "references", "conversation_text", "pasted", "prose",
-           "strip_code", "PROJECT_SCOPE"]
+           "strip_code", "PROJECT_SCOPE", "ours"]
 
 _EXT = (r"py|pyi|js|mjs|cjs|ts|tsx|jsx|go|rs|java|kt|swift|rb|php|c|h|cc|cpp|hpp|cs|sh|bash|zsh|ps1|"
         r"yaml|yml|json|jsonl|toml|ini|cfg|conf|env|lock|md|rst|txt|log|sql|html|css|scss|vue|svelte|"
@@ -52,16 +52,34 @@ PROJECT_SCOPE: tuple[str, ...] = (
     "this project", "the project", "this repo", "the repo", "this repository", "the repository",
     "the codebase", "this codebase", "the tests", "the test suite", "this app", "the app",
     "este proyecto", "el proyecto", "el repositorio", "este repositorio", "el código base", "las pruebas",
-    "los tests",
+    "los tests", "esta app", "la app", "esta aplicación", "la aplicación",
     "ce projet", "le projet", "ce dépôt", "le dépôt", "la base de code", "les tests",
+    "cette app", "l'app", "cette appli", "l'appli", "cette application", "l'application",
     "dieses projekt", "das projekt", "dieses repo", "das repo", "das repository", "die codebasis", "die tests",
+    "diese app", "die app", "dieser app", "der app", "diese anwendung", "die anwendung",
     "este projeto", "o projeto", "o repositório", "este repositório", "a base de código", "os testes",
-    "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的", "测试用例",
-    "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "うちの", "私たちの",
+    "esse app", "este app", "o app", "essa app", "a app", "nessa app", "nesse app", "o aplicativo", "esse aplicativo",
+    "este aplicativo", "a aplicação", "essa aplicação", "esta aplicação",
+    "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的", "测试用例", "这个应用", "这个app", "这个 app",
+    "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "うちの", "私たちの", "このアプリ",
     r"/\bour\s+\w+/", r"/\bnuestr[oa]s?\s+\w+/", r"/\bnotre\s+\w+/", "nos tests", r"/\bunser(?:e|er|en|em|es)?\s+\w+/",
     r"/\bnoss[oa]s?\s+\w+/",
 )
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+_OURS = re.compile(r"\b(?:our|nuestr[oa]s?|notre|nos|unser(?:e|er|en|em|es)?|noss[oa]s?)\s+((?:[^\W\d_][\w-]*\s*){1,3})", re.I)
+_OF = frozenset("de del des du da do dos das of".split())
+
+
+def ours(text: str) -> tuple[str, ...]:
+    """What "our …" names, in each language: the first word after it, and the word after "de"/"of"
+    in the next two ("our nightly sync worker" → nightly; "nuestro spider de rentals" → spider,
+    rentals). A question about a part of the project the conversation has not mentioned at all."""
+    words: list[str] = []
+    for m in _OURS.finditer(text):
+        span = [w for w in re.split(r"[\s-]+", m.group(1).lower()) if w]
+        picked = span[:1] + [b for a, b in zip(span, span[1:]) if a in _OF]
+        words += [w for w in picked if len(w) >= 3 and w not in words]
+    return tuple(words)
 
 
 class Phrases:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from turnroute.router.context import (PROJECT_SCOPE, ConversationText, Phrases, Refs, conversation_text, mask,
-                                      pasted, prose, references)
+                                      ours, pasted, prose, references)
 from turnroute.router.language import language
 from turnroute.router.needs_model import Model, load_model
 
@@ -179,6 +179,16 @@ def _act(text: str, sets: NeedsSets, tags: Sequence[str] = (), files_shown: bool
     return act, f"classifier {p:.2f}{why}", p
 
 
+def _unmentioned(prompt: str, conv: ConversationText) -> bool:
+    """Does the prompt ask about "our <something>" the conversation has not mentioned at all?
+    ("does our returns page load its data the same way?" after the orders pages were read.)"""
+    words = ours(prose(prompt))
+    if not words:
+        return False
+    low = conv.text.lower()
+    return any(w not in low for w in words)
+
+
 @dataclass(frozen=True)
 class Reading:
     """What the router reads off one prompt in its conversation, before deciding anything."""
@@ -237,6 +247,8 @@ def assess(prompt: str, messages: Sequence[Any], end: int, *, sets: NeedsSets = 
     if seen:
         return out("context", "everything it refers to is in the conversation")
     if refs.scope:
+        if conv.tool_results and _unmentioned(prompt, conv):
+            return out("workspace", "about a part of the project the conversation has not mentioned")
         if conv.tool_results:
             return out("context", "about the project, after the session has read it")
         return out("workspace", "about the project, on a session that has read nothing")

@@ -182,6 +182,31 @@ def test_our_anything_is_this_workspace_however_general_it_sounds(monkeypatch, p
     assert v.verdict == "workspace" and v.scope, v.evidence()
 
 
+@pytest.mark.parametrize("prompt", [
+    "how does this app talk to the backend?", "¿cómo se comunica esta app con el backend?",
+    "comment cette appli parle au backend ?", "wie redet diese App mit dem Backend?",
+    "como essa app conversa com o backend?", "这个应用是怎么跟后端通信的？", "このアプリはバックエンドとどう通信してる？"])
+def test_this_app_is_this_workspace_in_every_language(monkeypatch, prompt):
+    monkeypatch.setattr(NeedsSets, "model", lambda self: _Says(general=0.99, ask=0.01))
+    v = verdict(prompt)
+    assert v.verdict == "workspace" and v.scope, v.evidence()
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    # "reminder" appears nowhere in the session: a part of the project it has not read
+    ("does our reminder job evict sessions the same way?", "workspace"),
+    ("¿nuestro job de reminders también expira las sesiones así?", "workspace"),
+    ("unser Reminder-Job, macht der das genauso?", "workspace"),
+    # the store the session just read: a follow-up
+    ("so our session store never evicts before the ttl?", "context"),
+    ("alors notre session store n'évince rien avant le ttl ?", "context"),
+])
+def test_our_part_the_conversation_never_mentioned_needs_the_workspace(monkeypatch, prompt, expected):
+    monkeypatch.setattr(NeedsSets, "model", lambda self: _Says(ask=0.99, general=0.01))
+    v = verdict(prompt, read_store())
+    assert v.verdict == expected and v.scope, v.evidence()
+
+
 def test_pasted_code_is_context_even_on_a_fresh_session():
     v = verdict("why does this throw?\n```python\nuser = {}\nprint(user['name'])\n```\nKeyError: 'name'")
     assert v.verdict == "context" and v.pasted
