@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 __all__ = ["Refs", "Phrases", "mask", "ConversationText", "references", "conversation_text", "pasted", "prose",
-           "strip_code", "PROJECT_SCOPE", "ours"]
+           "strip_code", "PROJECT_SCOPE", "OUR"]
 
 _EXT = (r"py|pyi|js|mjs|cjs|ts|tsx|jsx|go|rs|java|kt|swift|rb|php|c|h|cc|cpp|hpp|cs|sh|bash|zsh|ps1|"
         r"yaml|yml|json|jsonl|toml|ini|cfg|conf|env|lock|md|rst|txt|log|sql|html|css|scss|vue|svelte|"
@@ -45,6 +45,8 @@ _NOT_IDENT = frozenset(s.lower() for s in (
     "eBPF", "CPython", "SQLite", "PyPI", "WebAssembly", "AssemblyScript", "RabbitMQ", "ElasticSearch"))
 _URL = re.compile(r"\w+://\S+")
 
+# "our" in each language (not the pronoun "nos", only "nos tests" below)
+OUR = r"\b(?:our|nuestr[oa]s?|notre|unser(?:e|er|en|em|es)?|noss[oa]s?)"
 # Phrases that point at this workspace without naming a file (multilingual; tunable in the YAML).
 # "our <anything>" is one: in a coding session "our CI workflow", "nuestros tests", "unserer
 # Tasks" are this workspace's.
@@ -62,24 +64,9 @@ PROJECT_SCOPE: tuple[str, ...] = (
     "este aplicativo", "a aplicação", "essa aplicação", "esta aplicação",
     "这个项目", "本项目", "项目里", "项目中", "代码库", "仓库", "我们的", "测试用例", "这个应用", "这个app", "这个 app",
     "このプロジェクト", "プロジェクト", "リポジトリ", "コードベース", "テストは", "テストが", "うちの", "私たちの", "このアプリ",
-    r"/\bour\s+\w+/", r"/\bnuestr[oa]s?\s+\w+/", r"/\bnotre\s+\w+/", "nos tests", r"/\bunser(?:e|er|en|em|es)?\s+\w+/",
-    r"/\bnoss[oa]s?\s+\w+/",
+    "nos tests", "/" + OUR + r"\s+\w+/",
 )
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-_OURS = re.compile(r"\b(?:our|nuestr[oa]s?|notre|nos|unser(?:e|er|en|em|es)?|noss[oa]s?)\s+((?:[^\W\d_][\w-]*\s*){1,3})", re.I)
-_OF = frozenset("de del des du da do dos das of".split())
-
-
-def ours(text: str) -> tuple[str, ...]:
-    """What "our …" names, in each language: the first word after it, and the word after "de"/"of"
-    in the next two ("our nightly sync worker" → nightly; "nuestro spider de rentals" → spider,
-    rentals). A question about a part of the project the conversation has not mentioned at all."""
-    words: list[str] = []
-    for m in _OURS.finditer(text):
-        span = [w for w in re.split(r"[\s-]+", m.group(1).lower()) if w]
-        picked = span[:1] + [b for a, b in zip(span, span[1:]) if a in _OF]
-        words += [w for w in picked if len(w) >= 3 and w not in words]
-    return tuple(words)
 
 
 class Phrases:

@@ -25,11 +25,12 @@ or a rule in security.yaml?").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from turnroute.router.context import (PROJECT_SCOPE, ConversationText, Phrases, Refs, conversation_text, mask,
-                                      ours, pasted, prose, references)
+from turnroute.router.context import (OUR, PROJECT_SCOPE, ConversationText, Phrases, Refs, conversation_text,
+                                      mask, pasted, prose, references)
 from turnroute.router.language import language
 from turnroute.router.needs_model import Model, load_model
 
@@ -177,6 +178,22 @@ def _act(text: str, sets: NeedsSets, tags: Sequence[str] = (), files_shown: bool
     if act == "general" and p < GENERAL_FLOOR:
         return "ask", f"classifier unsure (general {p:.2f}, ask {probs['ask']:.2f})", probs["ask"]
     return act, f"classifier {p:.2f}{why}", p
+
+
+_OURS = re.compile(OUR + r"\s+((?:[^\W\d_][\w-]*\s*){1,3})", re.I)
+_OF = frozenset("de del des du da do dos das of".split())
+
+
+def ours(text: str) -> tuple[str, ...]:
+    """What "our …" names, in each language: the first word after it, and the word after "de"/"of"
+    in the next two ("our nightly sync worker" → nightly; "nuestro spider de rentals" → spider,
+    rentals)."""
+    words: list[str] = []
+    for m in _OURS.finditer(text):
+        span = [w for w in re.split(r"[\s-]+", m.group(1).lower()) if w]
+        picked = span[:1] + [b for a, b in zip(span, span[1:]) if a in _OF]
+        words += [w for w in picked if len(w) >= 3 and w not in words]
+    return tuple(words)
 
 
 def _unmentioned(prompt: str, conv: ConversationText) -> bool:
